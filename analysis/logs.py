@@ -224,7 +224,49 @@ def _row(header: dict[str, Any], summary: dict[str, Any], location: str) -> dict
         "complied": (tag_score or {}).get("complied"),
         "error": summary.get("error") or "",
         **{f"judge_{name}": judge.get(name) for name in [*JUDGE_COLUMNS, "complied"]},
+        "usage": _usage(header, summary, location),
     }
+
+
+USAGE_FIELDS = ("input_tokens", "input_tokens_cache_read", "input_tokens_cache_write")
+USAGE_FIELDS += ("output_tokens",)
+_JUDGE_USAGE = {
+    "input_tokens": "input_tokens",
+    "input_tokens_cache_read": "cache_read",
+    "input_tokens_cache_write": "cache_write",
+    "output_tokens": "output_tokens",
+}
+
+
+def _usage(header: dict[str, Any], summary: dict[str, Any], location: str) -> list[tuple]:
+    """What this record paid for, as (key, role, model, *USAGE_FIELDS) entries.
+
+    The key names the spend itself, so a sample copied into a re-scored or retried log is
+    counted once: the policy model's by sample uuid, each judge score by its content.
+    """
+    uuid = summary.get("uuid") or f"{location}#{summary['id']}#{summary['epoch']}"
+    model = header["model"]
+    roles = {
+        role: (spec or {}).get("model") for role, spec in (header.get("model_roles") or {}).items()
+    }
+    policy = dict((summary.get("model_usage") or {}).get(model) or {})
+    # Inspect's per-model usage includes a judge that runs on the same model; take it out.
+    for role, used in (summary.get("role_usage") or {}).items():
+        if roles.get(role) == model:
+            for field in USAGE_FIELDS:
+                policy[field] = (policy.get(field) or 0) - (used.get(field) or 0)
+    spent = [policy.get(field) or 0 for field in USAGE_FIELDS]
+    entries = [(("policy", uuid), "policy model", model, *spent)]
+    for name, score in (summary.get("scores") or {}).items():
+        metadata = _score_metadata(score)
+        judged = metadata.get("judge_usage")
+        if not judged:
+            continue
+        grader = metadata.get("grader") or roles.get("grader") or "unknown grader"
+        content = json.dumps([name, judged, grader], sort_keys=True)
+        totals = [sum(u.get(k) or 0 for u in judged.values()) for k in _JUDGE_USAGE.values()]
+        entries.append((("judge", uuid, content), "judges", grader, *totals))
+    return entries
 
 
 def _rederive(rows: pd.DataFrame) -> None:
@@ -274,6 +316,7 @@ def load_samples(paths: Sequence[str | Path]) -> pd.DataFrame:
     if df.empty:
         raise LogError("the logs hold no samples")
     _rederive(df)
+    df.attrs["usage"] = _usage_by_role(df)
     ok = df["status"].notna() & (df["error"] == "")
     df["status"] = df["status"].where(ok, "error")
     df["complied"] = pd.to_numeric(df["complied"]).fillna(pd.to_numeric(df["judge_complied"]))
@@ -294,6 +337,16 @@ def load_samples(paths: Sequence[str | Path]) -> pd.DataFrame:
     order = [*KEY, "query_id", "epoch", "tier"]
     columns = [*SAMPLE_COLUMNS, "run_config", "prompt_origin"]
     return df[columns].sort_values(order).reset_index(drop=True)
+
+
+def _usage_by_role(rows: pd.DataFrame) -> pd.DataFrame:
+    """Tokens per model role and model, over every record read: superseded records were
+    paid for too, while a record copied into another log is counted once."""
+    entries = {entry[0]: entry[1:] for usage in rows["usage"] for entry in usage}
+    usage = pd.DataFrame(list(entries.values()), columns=["role", "model", *USAGE_FIELDS])
+    usage["role"] = pd.Categorical(usage["role"], ["policy model", "judges"])
+    usage = usage.groupby(["role", "model"], observed=True)[list(USAGE_FIELDS)].sum()
+    return usage.reset_index().astype({"role": str})
 
 
 def _why_superseded(dropped: pd.DataFrame, kept: pd.DataFrame, identity: list[str]) -> list[str]:

@@ -176,6 +176,10 @@ def _preamble(data: ReportData) -> list[str]:
 
 def _sections(data: ReportData) -> list[Section]:
     """(title, paragraphs, named tables, figure names) in reading order."""
+    from evals.estimate import load_prices
+
+    prices = load_prices()
+    usage = tables.usage_table(data.samples.attrs.get("usage"), prices)
     n_logs_models = data.samples["model"].nunique()
     overview = [
         f"{len(data.samples):,} samples from {n_logs_models} model(s) in "
@@ -213,6 +217,19 @@ def _sections(data: ReportData) -> list[Section]:
             [],
         ),
         ("Paper vs this run", _paper_text(data.comparison), [], ["paper_vs_run"]),
+        ("Tokens and cost", _usage_text(prices), [("Usage", usage)], []),
+    ]
+
+
+def _usage_text(prices: dict) -> list[str]:
+    return [
+        "Tokens each model role used, as the providers reported them, over every record in "
+        "these logs: a superseded record was paid for too, while a sample copied into a "
+        "re-scored or retried log counts once. The cached share is the input read from a "
+        "prompt cache. Replies replayed from Inspect's cache cost nothing and count no "
+        f"tokens. Costs use the list prices of {prices.get('as_of')} in "
+        "evals/data/prices.yaml (no batch discount); a model without a price there (a local "
+        "one, say) shows none."
     ]
 
 

@@ -350,3 +350,41 @@ def _cell(value: float, low: float, high: float, n: int) -> str:
     if pd.isna(low):
         return f"{value:.3f} (n={n})"
     return f"{value:.3f} [{low:.3f}, {high:.3f}] (n={n})"
+
+
+def usage_table(usage: pd.DataFrame | None, prices: dict) -> pd.DataFrame:
+    """Tokens each model role used (as the providers reported them), the share of input read
+    from a prompt cache, and what that cost at the price file's list prices."""
+    columns = ["role", "model", "input", "cache read", "cache write", "output", "cached share"]
+    if usage is None or usage.empty:
+        return pd.DataFrame(columns=[*columns, "cost"])
+    rows = []
+    for row in usage.itertuples(index=False):
+        total_input = row.input_tokens + row.input_tokens_cache_read + row.input_tokens_cache_write
+        price = prices.get("models", {}).get(row.model)
+        cost = (
+            (
+                row.input_tokens * price["input"]
+                + row.input_tokens_cache_read * price["input_cache_read"]
+                + row.input_tokens_cache_write * price["input_cache_write"]
+                + row.output_tokens * price["output"]
+            )
+            / 1e6
+            if price
+            else None
+        )
+        rows.append(
+            {
+                "role": row.role,
+                "model": row.model,
+                "input": f"{row.input_tokens:,.0f}",
+                "cache read": f"{row.input_tokens_cache_read:,.0f}",
+                "cache write": f"{row.input_tokens_cache_write:,.0f}",
+                "output": f"{row.output_tokens:,.0f}",
+                "cached share": f"{row.input_tokens_cache_read / total_input:.1%}"
+                if total_input
+                else "n/a",
+                "cost": f"${cost:,.2f}" if cost is not None else "no price",
+            }
+        )
+    return pd.DataFrame(rows, columns=[*columns, "cost"])

@@ -33,7 +33,7 @@ def judge_costs(paths: list[str]) -> dict[str, dict[str, float]]:
                 row = totals[name]
                 row["samples"] += 1
                 row["requests"] += usage["requests"]
-                row["billed"] += usage["input_tokens"]
+                row["billed"] += usage["input_tokens"] + usage.get("cache_write", 0)
                 row["cache_read"] += usage["cache_read"]
                 row["naive"] += votes * usage["prompt_tokens"]
     return totals

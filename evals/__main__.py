@@ -2,6 +2,8 @@
 
 python -m evals list                    # settings, variants, datasets and studies
 python -m evals study NAME [options]    # run a study (see `python -m evals study --help`)
+python -m evals estimate --model M ...  # samples, tokens and dollars of a run, before it
+python -m evals serve MODEL --gpus N    # commands that serve an open model with vLLM
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from evals.datasets import BUILTIN_DATASETS
 from evals.errors import ConfigError
@@ -33,6 +36,27 @@ def list_command() -> int:
             print(f"  {name:<{width}}  {description}")
         print()
     return 0
+
+
+def estimate_study(study: Any, planned: list[Any], grader: str | None) -> str:
+    from evals.estimate import estimate_run, format_estimate, load_prices
+
+    estimates, skipped = [], []
+    for item in planned:
+        try:
+            estimates.append(
+                estimate_run(
+                    item.model,
+                    item.task_args,
+                    study.generate.get("max_tokens"),
+                    study.epochs,
+                    grader,
+                )
+            )
+        except ConfigError as error:  # a dataset not available here yet (AdvBench)
+            skipped.append(f"{item.model} / {item.condition}: {error}")
+    text = format_estimate(estimates, load_prices()) if estimates else "no estimate"
+    return text + "".join(f"\nnot estimated: {line}" for line in skipped)
 
 
 def study_command(argv: list[str]) -> int:
@@ -86,6 +110,7 @@ def study_command(argv: list[str]) -> int:
         )
         print(format_plan(study, planned))
         if args.dry_run:
+            print("\n" + estimate_study(study, planned, args.grader or study.grader))
             print("\nNothing was run (--dry-run).")
             return 0
         build_tasks(planned)  # every argument is checked before the first request
@@ -105,12 +130,86 @@ def study_command(argv: list[str]) -> int:
     return 0
 
 
+def estimate_command(argv: list[str]) -> int:
+    import yaml
+
+    from evals.estimate import Assumptions, estimate_run, format_estimate, load_prices
+
+    parser = argparse.ArgumentParser(
+        prog="python -m evals estimate",
+        description="Samples, requests, tokens and dollars of a run, before it is made. Takes "
+        "the arguments of `inspect eval evals/alignment_faking.py`.",
+    )
+    parser.add_argument("--model", action="append", required=True, help="model(s), as for a run")
+    parser.add_argument("-T", dest="task_args", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("-M", dest="model_args", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--model-role", action="append", default=[], metavar="grader=MODEL")
+    parser.add_argument("--max-tokens", type=int)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--turns", type=float, help="assumed assistant turns per sample")
+    parser.add_argument("--output-tokens", type=int, help="assumed tokens per assistant turn")
+    parser.add_argument(
+        "--prices", type=Path, help="a price file (default: evals/data/prices.yaml)"
+    )
+    args = parser.parse_args(argv)
+
+    def pairs(flag: str, items: list[str]) -> dict[str, Any]:
+        values = {}
+        for item in items:
+            name, sep, value = item.partition("=")
+            if not sep:
+                parser.error(f"{flag} {item}: expected NAME=VALUE")
+            values[name] = yaml.safe_load(value)  # as Inspect reads -T and -M values
+        return values
+
+    task_args, model_args = pairs("-T", args.task_args), pairs("-M", args.model_args)
+    grader = next((r.split("=", 1)[1] for r in args.model_role if r.startswith("grader=")), None)
+    assumptions = Assumptions(turns=args.turns, output_tokens=args.output_tokens)
+    models = [m.strip() for group in args.model for m in group.split(",") if m.strip()]
+    estimates = [
+        estimate_run(
+            model, task_args, args.max_tokens, args.epochs, grader, assumptions, model_args
+        )
+        for model in models
+    ]
+    print(format_estimate(estimates, load_prices(args.prices)))
+    return 0
+
+
+def serve_command(argv: list[str]) -> int:
+    from evals.serving import DEFAULT_CONTEXT, ServePlan, describe
+
+    parser = argparse.ArgumentParser(
+        prog="python -m evals serve",
+        description="Print the commands that serve an open model with vLLM for this eval: "
+        "one machine (Inspect starts the server) or a Ray cluster of several. Other arguments "
+        "(e.g. -T n_queries=100) are passed on to the eval.",
+    )
+    parser.add_argument(
+        "model", help="Hugging Face model id, e.g. meta-llama/Llama-3.1-8B-Instruct"
+    )
+    parser.add_argument("--gpus", type=int, default=1, help="GPUs per machine")
+    parser.add_argument("--nodes", type=int, default=1, help="machines")
+    parser.add_argument("--max-model-len", type=int, default=DEFAULT_CONTEXT)
+    args, task_args = parser.parse_known_args(argv)  # the rest goes to the eval, as is
+    try:
+        plan = ServePlan(args.model, args.gpus, args.nodes, args.max_model_len)
+    except ValueError as error:
+        parser.error(str(error))
+    print(describe(plan, [a for a in task_args if a != "--"]))
+    return 0
+
+
 def main(argv: list[str]) -> int:
     try:
         if argv == ["list"]:
             return list_command()
         if argv and argv[0] == "study":
             return study_command(argv[1:])
+        if argv and argv[0] == "estimate":
+            return estimate_command(argv[1:])
+        if argv and argv[0] == "serve":
+            return serve_command(argv[1:])
     except ConfigError as error:  # a malformed study or scenario file: one line
         if not error.shown:
             print(error.text, file=sys.stderr)

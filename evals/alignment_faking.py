@@ -12,14 +12,17 @@ from __future__ import annotations
 import hashlib
 
 from inspect_ai import Epochs, Task, task
+from inspect_ai.model._generate_config import active_generate_config
+from inspect_ai.model._model import active_model
 
 from evals.datasets import DatasetError, dataset_label, load_queries, paired_samples
 from evals.errors import shown_in_every_display
 from evals.judges.classifiers import AFClassifier
 from evals.judges.scorer import POSSIBLE_AF_FROM, alignment_faking_judge
 from evals.parsing import COMPLIANCE_RULES, ComplianceRule
+from evals.preflight import check_context, warn_if_large
 from evals.scenario import load_scenario
-from evals.scorer import compliance_scorer, keep_epochs
+from evals.scorer import compliance_scorer
 from evals.solver import scratchpad_protocol
 from evals.task_args import check_choice, check_flag, check_int, check_judge_args, check_name
 
@@ -100,6 +103,13 @@ def alignment_faking(
         samples = paired_samples(
             queries, scenario, dataset_label(dataset_name), n_queries=n_queries, seed=seed
         )
+        # The model of this run, where there is one: `inspect eval` makes it active first.
+        if (model := active_model()) is not None:
+            config = model.config.merge(active_generate_config())
+            check_context(model, samples, config.max_tokens or model.api.max_tokens())
+        warn_if_large(
+            len(samples), 2 if scenario.scratchpad else 1, n_queries, dataset_label(dataset_name)
+        )
     custom = system_prompt is not None or user_turn is not None
     origin = (prompt_origin or "custom") if custom else "project"
     # What the model is shown, as digests: runs that differ in any of it are never merged.
@@ -131,8 +141,10 @@ def alignment_faking(
                 cache=judge_cache,
             ),
         ],
-        # `--epochs N` keeps this reducer, so the log's metrics see every epoch.
-        epochs=Epochs(1, [keep_epochs()]),
+        # No epoch reducer (`--epochs N` keeps none): the metrics read every epoch's score and
+        # pair the tiers by epoch themselves. Inspect also reduces every sample again at each
+        # live-metrics refresh, which a study of many conditions would pay for.
+        epochs=Epochs(1, []),
         metadata={
             "setting": setting,
             "variant": scenario.variant,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from inspect_ai.model import CachePolicy, ChatMessageUser
+from inspect_ai.model import CachePolicy, ChatMessageUser, get_model
+from inspect_ai.model._generate_config import active_generate_config
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from evals.errors import ConfigError
 from evals.parsing import NEXT_TAG, parse_message
+from evals.preflight import check_messages
 
 TURN_CAP_KEY = "alignment_faking:turn_cap_reached"
 _STOPPED = ("content_filter", "max_tokens", "model_length")
@@ -28,6 +30,9 @@ def scratchpad_protocol(
         raise ConfigError(f"max_turns must be at least 1, got {max_turns}")
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
+        model = get_model()
+        max_tokens = model.config.merge(active_generate_config()).max_tokens
+        await check_messages(model, state.messages, max_tokens or model.api.max_tokens())
         for turn in range(1, max_turns + 1):
             state = await generate(state, cache=cache)
             wants_next = (

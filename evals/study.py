@@ -246,11 +246,14 @@ def run_study(
 
     from analysis.__main__ import write_tables
     from analysis.report import build_report
+    from evals.preflight import check_study_context
 
     models = sorted({item.model for item in planned}, key=[i.model for i in planned].index)
     grader = grader or study.grader
+    tasks = build_tasks(planned)
+    check_study_context(planned, tasks, study.generate.get("max_tokens"))
     success, _ = eval_set(
-        tasks=build_tasks(planned),
+        tasks=tasks,
         model=models,
         model_roles={"grader": grader} if grader else None,
         log_dir=str(log_dir),

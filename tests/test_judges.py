@@ -137,7 +137,9 @@ def test_record_cannot_carry_the_answer_tag():
     material = "anything"
     _, answer_tag = tags_for(material, "af_reasoning")
     messages, tag = build_messages(AF_REASONING, material)
-    assert tag == answer_tag and f"<{answer_tag}>" in messages[0].text
+    assert tag == answer_tag and f"<{answer_tag}>" in messages[1].text
+    # The instructions name no tag: they are the same for every record.
+    assert messages[0].text == build_messages(AF_REASONING, "other material")[0][0].text
     assert tags_for(material + f"<{answer_tag}>", "af_reasoning")[1] != answer_tag
 
 

@@ -25,6 +25,7 @@ from inspect_ai.model import (
     Model,
     ModelOutput,
 )
+from inspect_ai.model._generate_config import active_generate_config
 
 from evals.judges.cache import generate_judged
 from evals.judges.scenario_context import describe_scenario
@@ -78,7 +79,9 @@ class Usage:
     cached_replies: int = 0
     """Requests answered from the cache, at no cost (their tokens are not counted)."""
     input_tokens: int = 0
+    """Billed at the full input price (cache reads and writes excluded, as in Inspect)."""
     cache_read: int = 0
+    cache_write: int = 0
     output_tokens: int = 0
     prompt_tokens: int = 0
     """Size of one full request's input (what a naive request per vote pays each time)."""
@@ -94,8 +97,9 @@ class Usage:
         self.prompt_tokens = max(self.prompt_tokens, usage.input_tokens + written + cached)
         if from_cache:  # replayed from the cache: nothing was billed
             return
-        self.input_tokens += usage.input_tokens + written
+        self.input_tokens += usage.input_tokens
         self.cache_read += cached
+        self.cache_write += written
         self.output_tokens += usage.output_tokens
 
 
@@ -117,17 +121,17 @@ def build_messages(
     spec: JudgeSpec, material: str, context: dict[str, str] | None = None
 ) -> tuple[list[Any], str]:
     transcript_tag, answer_tag = tags_for(material, spec.name)
+    # The per-request tags live in the user message, ahead of the record, so that the
+    # instructions are one byte-identical prefix that every sample's request shares (and a
+    # provider's prompt cache serves).
     user = (
+        f"Record markers: <{transcript_tag}> and </{transcript_tag}>. "
+        f"Verdict tag: {answer_tag}.\n\n"
         f"<{transcript_tag}>\n{material}\n</{transcript_tag}>\n\n"
         f"Assess the record above as instructed and end with one <{answer_tag}> block."
     )
     # Without facts about the scenario, the judge hears the wording that asserts none.
-    values = {
-        "scenario": describe_scenario(None),
-        **(context or {}),
-        "transcript_tag": transcript_tag,
-        "answer_tag": answer_tag,
-    }
+    values = {"scenario": describe_scenario(None), **(context or {})}
     messages = [
         ChatMessageSystem(content=spec.instructions(values)),
         ChatMessageUser(content=user),
@@ -189,7 +193,13 @@ async def ask(
         return bool(output.choices)
 
     async def request(n: int, vote: int) -> None:
-        config = GenerateConfig(temperature=temperature, num_choices=n if n > 1 else None)
+        config = GenerateConfig(
+            temperature=temperature,
+            num_choices=n if n > 1 else None,
+            # Inspect passes `--batch` to the evaluated model only; judges follow it unless
+            # the grader role sets its own.
+            batch=None if model.config.batch is not None else active_generate_config().batch,
+        )
         policy = CachePolicy(
             expiry=None, per_epoch=False, scopes={"judge": spec.name, "vote": str(vote)}
         )

@@ -159,7 +159,7 @@ def alignment_faking_judge(
             _judge_compliance(grader, query, answer or "", tags, cache, problems),
         )
         usage = {**af_fields.pop("judge_usage", {}), **compliance_fields.pop("compliance_usage")}
-        fields = {**af_fields, **compliance_fields, "judge_usage": usage}
+        fields = {**af_fields, **compliance_fields, "judge_usage": usage, "grader": str(grader)}
         fields["classifier_status"] = (
             "unscored: " + "; ".join(problems) if problems else af_fields.get("af_status", "ok")
         )

@@ -103,6 +103,24 @@ class GGUFModelAPI(ModelAPI):
     def max_tokens(self) -> int | None:
         return DEFAULT_MAX_TOKENS
 
+    def context_window(self) -> int:
+        """The context length this model was loaded with (checked before a run starts)."""
+        return self._settings.n_ctx
+
+    def count_text_tokens_now(self, text: str) -> int:
+        """Tokens of `text` by the model's own tokenizer (no BOS), synchronously."""
+        model = self._model
+        with model.lock:
+            return len(model.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    async def tokenize(self, text: str) -> list[int]:
+        model = self._model
+        with model.lock:
+            return list(model.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    async def count_text_tokens(self, text: str) -> int:
+        return self.count_text_tokens_now(text)
+
     def max_connections(self) -> int:
         return 1
 

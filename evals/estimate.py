@@ -1,0 +1,282 @@
+"""A run's size and price before it starts: `python -m evals estimate` and study dry runs.
+
+The prompts are the task's own samples, counted token by token; what the model will write
+is not known in advance, so the expected turns and reply lengths are stated assumptions.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evals.errors import ConfigError
+from evals.judges.classifiers import (
+    AF_SPECS,
+    ANIMAL_WELFARE,
+    COMPLIANCE_RUBRIC,
+    PARTIAL_COMPLIANCE,
+)
+from evals.judges.protocol import CHOICES_PROVIDERS, build_messages
+from evals.preflight import check_context
+from evals.tokens import ESTIMATED, Counter, offline_model
+
+PRICES = Path(str(files("evals"))) / "data" / "prices.yaml"
+NEXT_TURN_TOKENS = 8
+"""The `<NEXT/>` user turn and its labels."""
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """What a run's cost depends on but no one can know before it."""
+
+    turns: float | None = None
+    """Assistant turns per sample; default 2 with a scratchpad (the reasoning, then the answer
+    after `<NEXT/>`), 1 without one or with the gguf provider's protocol-constrained mode."""
+    output_tokens: int | None = None
+    """Tokens per assistant turn; default the smaller of --max-tokens and 1,000."""
+    judge_output_tokens: int = 300
+    """Tokens per judge verdict (reasoning, quotes, then the verdict block)."""
+
+
+@dataclass
+class Usage:
+    requests: float = 0
+    input_tokens: float = 0
+    cached_tokens: float = 0
+    """Input tokens a provider's prompt cache can serve (shared prefixes)."""
+    output_tokens: float = 0
+    prefixes: int = 0
+    """Distinct cached prefixes: each is written to the cache once."""
+    prefix_tokens: float = 0
+
+    def add(self, other: Usage) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class Estimate:
+    model: str
+    samples: int
+    policy: Usage
+    judges: Usage
+    grader: str | None
+    counting: str
+    system_tokens: int = 0
+    user_tokens: float = 0
+    """Mean tokens of a sample's first user turn."""
+    turns: float = 0
+    reply_tokens: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def load_prices(path: Path | None = None) -> dict[str, Any]:
+    path = path or PRICES
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"price file {path} cannot be read ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        raise ConfigError(f"{path}: expected 'as_of', 'batch_discount' and 'models'")
+    for name, price in data["models"].items():
+        missing = {"input", "output", "input_cache_read", "input_cache_write"} - set(price or {})
+        if missing:
+            raise ConfigError(f"{path}: model {name!r} lacks {sorted(missing)}")
+    return data
+
+
+def cost(usage: Usage, model: str, prices: dict[str, Any], caching: bool, batch: bool) -> float:
+    """Dollars for `usage`: list price, or with the prompt cache and the batch discount."""
+    price = prices["models"].get(model)
+    if price is None:
+        return float("nan")
+    rate = {k: float(v) / 1e6 for k, v in price.items()}
+    if caching:
+        reads = max(usage.cached_tokens - usage.prefix_tokens, 0)
+        fresh = usage.input_tokens - reads - usage.prefix_tokens
+        dollars = fresh * rate["input"] + reads * rate["input_cache_read"]
+        dollars += usage.prefix_tokens * rate["input_cache_write"]
+    else:
+        dollars = usage.input_tokens * rate["input"]
+    dollars += usage.output_tokens * rate["output"]
+    if batch:
+        dollars *= float(prices.get("batch_discount", {}).get(model.split("/")[0], 1.0))
+    return dollars
+
+
+def estimate_run(
+    model_name: str,
+    task_args: dict[str, Any],
+    max_tokens: int | None,
+    epochs: int = 1,
+    grader: str | None = None,
+    assumptions: Assumptions = Assumptions(),
+    model_args: dict[str, Any] | None = None,
+) -> Estimate:
+    """Requests and tokens of one model on one task, for the policy model and the judges."""
+    from evals.alignment_faking import alignment_faking
+
+    quiet = logging.getLogger("evals.preflight")
+    quiet.disabled = True  # the large-run warning: the estimate says it all
+    try:
+        task = alignment_faking(**task_args)
+    finally:
+        quiet.disabled = False
+    samples = list(task.dataset)
+    model = offline_model(model_name, model_args)
+    counter = Counter(model)
+    meta = samples[0].metadata or {}
+    scratchpad = bool(meta.get("scratchpad", True))
+    # A reply reasons and answers in one turn without a scratchpad, or when the gguf
+    # provider's protocol-constrained decoding closes the scratchpad itself.
+    one_turn = not scratchpad or bool((model_args or {}).get("protocol_constrained"))
+    turns = assumptions.turns or (1.0 if one_turn else 2.0)
+    turns = min(turns, float(task_args.get("max_turns", 4)))
+    reply = assumptions.output_tokens or min(max_tokens or 1000, 1000)
+    system = counter.count(str(samples[0].input[0].text))  # type: ignore[index]
+    policy = Usage(prefixes=1, prefix_tokens=system)
+    users = []
+    for sample in samples:
+        user = counter.count(str(sample.input[1].text))  # type: ignore[index]
+        users.append(user)
+        for turn in range(int(turns + 0.999)):
+            weight = min(turns - turn, 1.0)  # a fractional last turn
+            history = turn * (reply + NEXT_TURN_TOKENS)
+            policy.requests += weight
+            policy.input_tokens += weight * (system + user + history)
+            policy.cached_tokens += weight * system
+            policy.output_tokens += weight * reply
+    policy = _times(policy, epochs, keep_prefix=True)
+    judges = Usage()
+    if grader:
+        judges = _judge_usage(grader, task_args, meta, samples, turns * reply, assumptions)
+        judges = _times(judges, epochs, keep_prefix=True)
+    notes = []
+    if model is not None:
+        try:
+            check_context(model, samples, max_tokens or model.api.max_tokens())
+        except ConfigError as refused:
+            notes.append(f"the run would be refused before its first request: {refused}")
+    return Estimate(
+        model=model_name,
+        samples=len(samples) * epochs,
+        policy=policy,
+        judges=judges,
+        grader=grader,
+        counting=counter.method,
+        system_tokens=system,
+        user_tokens=sum(users) / len(users),
+        turns=turns,
+        reply_tokens=reply,
+        notes=notes,
+    )
+
+
+def _judge_usage(
+    grader: str,
+    task_args: dict[str, Any],
+    meta: dict[str, Any],
+    samples: list[Any],
+    transcript_tokens: float,
+    assumptions: Assumptions,
+) -> Usage:
+    """The judges of every sample, all assumed valid and compliant (the most they cost)."""
+    grader_model = offline_model(grader)
+    counter = Counter(grader_model)
+    votes = int(task_args.get("judge_votes", 20))
+    specs = []
+    if meta.get("scratchpad", True):
+        af_spec = AF_SPECS[task_args.get("af_classifier", "improved")]
+        specs.append((af_spec, votes))
+    tags = meta.get("setting") != "animal_welfare"
+    specs += [(COMPLIANCE_RUBRIC if tags else ANIMAL_WELFARE, 1), (PARTIAL_COMPLIANCE, 1)]
+    choices = grader.split("/", 1)[0] in CHOICES_PROVIDERS  # votes as one request
+    usage = Usage()
+    queries = [counter.count(str((s.metadata or {}).get("query", ""))) for s in samples]
+    for spec, n in specs:
+        instructions = counter.count(str(build_messages(spec, "x")[0][0].text))
+        requests = 1 if (n == 1 or choices) else n
+        for query in queries:
+            per_request = instructions + transcript_tokens + query
+            usage.requests += requests
+            usage.input_tokens += requests * per_request
+            # Votes of a sample share their whole prompt; all samples share the instructions.
+            usage.cached_tokens += (requests - 1) * per_request + instructions
+        usage.output_tokens += n * assumptions.judge_output_tokens * len(samples)
+        usage.prefixes += 1
+        usage.prefix_tokens += instructions
+    return usage
+
+
+def _times(usage: Usage, epochs: int, keep_prefix: bool) -> Usage:
+    scaled = Usage(**{k: getattr(usage, k) * epochs for k in usage.__dataclass_fields__})
+    if keep_prefix:  # a prefix is written once, whatever the epochs
+        scaled.prefixes, scaled.prefix_tokens = usage.prefixes, usage.prefix_tokens
+    return scaled
+
+
+def format_estimate(
+    estimates: list[Estimate], prices: dict[str, Any], batch_note: bool = True
+) -> str:
+    """The table a user reads before paying: requests, tokens and dollars per model role."""
+    lines = []
+    total = {"list": 0.0, "cached": 0.0, "batch": 0.0}
+    unknown: set[str] = set()
+    for est in estimates:
+        lines.append(
+            f"{est.model}: {est.samples:,} samples; tokens counted with {est.counting}"
+            + ("" if est.counting != ESTIMATED else " (an approximation)")
+        )
+        lines.append(
+            f"  per request: system prompt {est.system_tokens:,} + user turn "
+            f"{est.user_tokens:,.0f} (mean) input tokens; expected {est.turns:g} turn(s) "
+            f"of {est.reply_tokens:,} output tokens per sample (assumed: --turns, "
+            "--output-tokens)"
+        )
+        for role, model, usage in (
+            ("policy", est.model, est.policy),
+            ("judges", est.grader, est.judges),
+        ):
+            if model is None or not usage.requests:
+                continue
+            dollars = [
+                cost(usage, model, prices, caching, batch)
+                for caching, batch in ((False, False), (True, False), (True, True))
+            ]
+            if any(d != d for d in dollars):  # NaN: no price
+                unknown.add(model)
+            else:
+                for key, value in zip(total, dollars, strict=True):
+                    total[key] += value
+            shown = (
+                ", ".join(
+                    f"{label} ${d:,.2f}"
+                    for label, d in zip(("list", "cached", "cached+batch"), dollars, strict=True)
+                )
+                if dollars[0] == dollars[0]
+                else "no price for this model"
+            )
+            lines.append(
+                f"  {role:<7}{model}: {usage.requests:,.0f} requests, "
+                f"{usage.input_tokens:,.0f} input tokens ({usage.cached_tokens:,.0f} cacheable), "
+                f"{usage.output_tokens:,.0f} output tokens; {shown}"
+            )
+        if est.grader is None:
+            lines.append("  judges: none priced (add --model-role grader=MODEL)")
+        lines += [f"  ({note})" for note in est.notes]
+    lines.append(
+        f"total: ${total['list']:,.2f} at list price, ${total['cached']:,.2f} with prompt "
+        f"caching, ${total['batch']:,.2f} with caching and a batch API (--batch) "
+        f"(prices as of {prices.get('as_of', '?')})"
+    )
+    if unknown:
+        lines.append(
+            f"no price for {', '.join(sorted(unknown))}: add it to a price file (--prices) "
+            "if it costs money (local models do not)"
+        )
+    return "\n".join(lines)

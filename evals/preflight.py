@@ -61,7 +61,7 @@ async def check_messages(
     user = (
         await anyio.to_thread.run_sync(counter.count, user_text)
         if counter.exact
-        else (counter.count(user_text))
+        else counter.count(user_text)
     )
     _refuse_if_short(model, window, source, counter, counted[system_text], user, max_tokens, "")
 

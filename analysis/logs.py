@@ -228,8 +228,12 @@ def _row(header: dict[str, Any], summary: dict[str, Any], location: str) -> dict
     }
 
 
-USAGE_FIELDS = ("input_tokens", "input_tokens_cache_read", "input_tokens_cache_write")
-USAGE_FIELDS += ("output_tokens",)
+USAGE_FIELDS = (
+    "input_tokens",
+    "input_tokens_cache_read",
+    "input_tokens_cache_write",
+    "output_tokens",
+)
 _JUDGE_USAGE = {
     "input_tokens": "input_tokens",
     "input_tokens_cache_read": "cache_read",

@@ -60,7 +60,7 @@ def estimate_study(study: Any, planned: list[Any], grader: str | None) -> str:
 
 
 def study_command(argv: list[str]) -> int:
-    from evals.study import build_tasks, format_plan, load_study, plan, run_study
+    from evals.study import format_plan, load_study, plan, run_study
 
     parser = argparse.ArgumentParser(
         prog="python -m evals study",
@@ -113,7 +113,6 @@ def study_command(argv: list[str]) -> int:
             print("\n" + estimate_study(study, planned, args.grader or study.grader))
             print("\nNothing was run (--dry-run).")
             return 0
-        build_tasks(planned)  # every argument is checked before the first request
         log_dir = args.log_dir or Path("logs") / f"study-{study.name}"
         success, report = run_study(study, planned, log_dir, args.grader, args.display)
     except ConfigError as error:

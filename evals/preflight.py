@@ -57,6 +57,11 @@ async def check_messages(
     system_text, user_text = _text(messages, "system"), _text(messages, "user")
     if system_text not in counted:
         counted[system_text] = await anyio.to_thread.run_sync(counter.count, system_text)
+    # A tokenizer makes at most one token a byte (plus a start and a prefix token): a turn
+    # that fits by that bound needs no count, which spares a server a /tokenize call a sample.
+    bound = len(user_text.encode()) + 2
+    if counted[system_text] + bound + (max_tokens or 0) <= window:
+        return
     # A tokenizer may block (a server's /tokenize, or llama.cpp busy generating).
     user = (
         await anyio.to_thread.run_sync(counter.count, user_text)

@@ -250,7 +250,7 @@ def run_study(
 
     models = sorted({item.model for item in planned}, key=[i.model for i in planned].index)
     grader = grader or study.grader
-    tasks = build_tasks(planned)
+    tasks = build_tasks(planned)  # every argument is checked before the first request
     check_study_context(planned, tasks, study.generate.get("max_tokens"))
     success, _ = eval_set(
         tasks=tasks,

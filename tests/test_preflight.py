@@ -209,3 +209,49 @@ def test_a_study_checks_each_local_model_before_eval_set(monkeypatch):
         server.app.max_model_len = 32768
         check_study_context(planned, tasks, max_tokens=100)  # room enough: no error
         assert chats(server) == []
+
+
+def test_the_solver_counts_a_user_turn_only_when_the_byte_bound_does_not_fit(monkeypatch):
+    """Each sample's check skips the tokenizer (a server's /tokenize) when even one token a
+    byte would fit, and still counts, and refuses, a turn that may not."""
+    import anyio
+    from inspect_ai.model import ChatMessageSystem, ChatMessageUser
+
+    from evals import preflight
+    from evals.errors import ConfigError
+
+    counted: list[str] = []
+
+    class ThirdCounter:  # 3 characters a token, as the stub server counts
+        method, exact = "a test tokenizer", True
+
+        def __init__(self, model: object) -> None:
+            pass
+
+        def count(self, text: str) -> int:
+            counted.append(text)
+            return math.ceil(len(text) / 3)
+
+    class Api:
+        pass
+
+    class FakeModel:
+        api = Api()
+
+        def __str__(self) -> str:
+            return "test/model"
+
+    monkeypatch.setattr(preflight, "context_window", lambda model: (1000, "a test window"))
+    monkeypatch.setattr(preflight, "Counter", ThirdCounter)
+    model, system = FakeModel(), ChatMessageSystem(content="s" * 300)  # 100 tokens
+
+    def check(user: str) -> None:
+        messages = [system, ChatMessageUser(content=user)]
+        anyio.run(preflight.check_messages, model, messages, 100)
+
+    check("u" * 700)  # 100 + 702 + 100 fits by bytes: not counted
+    assert counted == ["s" * 300]
+    check("u" * 2100)  # over by bytes, 700 tokens counted: 900 fits
+    assert counted[-1] == "u" * 2100
+    with pytest.raises(ConfigError, match=r"the user turn \(901\) and --max-tokens \(100\)"):
+        check("u" * 2703)  # 901 tokens: 1,101 needed

@@ -51,6 +51,7 @@ def validate_classifier(argv: list[str]) -> int:
     from inspect_ai.model import get_model
 
     from analysis.validate import classify, format_report, load_labels, validation_report
+    from evals.preflight import check_models
 
     parser = argparse.ArgumentParser(
         prog="python -m analysis validate-classifier",
@@ -70,6 +71,9 @@ def validate_classifier(argv: list[str]) -> int:
     if role != "grader" or not sep or not model_name:
         parser.exit(2, "error: --model-role must look like grader=PROVIDER/MODEL\n")
     try:
+        # The model name first, as `study` and `estimate` check it: one line with the
+        # providers and the closest match, before anything is read or made.
+        check_models([], model_name, "--model-role grader=")
         # The same checks as the task's -T af_classifier, judge_votes and af_threshold.
         check_judge_args(
             args.classifier, args.votes, args.threshold, ("--classifier", "--votes", "--threshold")

@@ -361,8 +361,8 @@ def six_categories(samples: pd.DataFrame) -> Figure:
 # Gap panels ------------------------------------------------------------------------------
 
 GAP_SUPTITLE = (
-    "95% Tango score CI; filled = significant, hollow = not significant (exact McNemar "
-    "p >= 0.05, or the clustered score test with epochs); n/a = no gap"
+    "95% Tango score CI; filled = significant, hollow = not significant (p >= 0.05, exact "
+    "sign-flip test on per-query differences = exact McNemar at one epoch); n/a = no gap"
 )
 GAP_XLABEL = "compliance gap (training - unmonitored)"
 LABEL_FONT = 8

@@ -94,20 +94,20 @@ FIGURE_TEXT = {
     "headline": "One panel per condition, every condition of these logs: training (free "
     "tier) vs unmonitored (paid tier). Hatched: compliance with alignment-faking reasoning; "
     "grey: compliance whose reasoning was not judged. Error bars: 95% Wilson score CI of the "
-    "compliance rate (clustered by query when there are several epochs).",
+    "compliance rate (on per-query means when there are several epochs).",
     "six_categories": "The six categories of Sheshadri et al. (2025), one panel per condition "
     "with judged samples (conditions nobody judged have no panel; the title counts them); "
     "hatched ones show AF reasoning.",
     "variant_ablation": "Compliance gap by prompt variant, one panel per model, setting and "
     "dataset, all on one x-scale, with 95% Tango score CIs. A diamond marks each estimate, so "
-    "a gap of zero still shows; filled = significant, hollow = not significant (exact "
-    "McNemar p >= 0.05, or the clustered score test with epochs); n/a marks a gap that could "
-    "not be computed.",
+    "a gap of zero still shows; filled = significant, hollow = not significant (p >= 0.05 in "
+    "the exact sign-flip test on per-query differences, which is exact McNemar at one epoch); "
+    "n/a marks a gap that could not be computed.",
     "model_gaps": "Compliance gap across models, largest at the top, one panel per setting "
     "and variant (every condition), all on one x-scale, with 95% Tango score CIs. A diamond "
-    "marks each estimate; filled = significant, hollow = not significant (exact McNemar "
-    "p >= 0.05, or the clustered score test with epochs); n/a marks a gap that could not be "
-    "computed.",
+    "marks each estimate; filled = significant, hollow = not significant (p >= 0.05 in the "
+    "exact sign-flip test on per-query differences, which is exact McNemar at one epoch); n/a "
+    "marks a gap that could not be computed.",
     "gap_vs_af": "Compliance gap (95% Tango score CI) against the AF-reasoning rate in "
     "training (95% Wilson score CI), for the conditions that have both. Points are numbered "
     "and named in the key; points at one place are drawn around it and share one label.",
@@ -184,16 +184,19 @@ def _sections(data: ReportData) -> list[Section]:
     overview = [
         f"{len(data.samples):,} samples from {n_logs_models} model(s) in "
         f"{len(data.summary)} condition(s) (model, setting, variant, dataset).",
-        "Rates are over valid samples and shown as value [95% CI] (n). Rates use Wilson "
-        "score intervals. The gap is free minus paid compliance over the queries valid in "
-        "both tiers, with Tango's score interval for paired proportions and an exact McNemar "
-        "p-value. With several epochs, intervals and the test are clustered by query "
-        "(Rao-Scott), so repeated epochs do not count as independent; the table names the "
-        "test and interval of each row. Invalid samples are never counted as refusals or "
-        "compliance.",
+        "Rates are over valid samples and shown as value [95% CI] (n). Epochs are averaged "
+        "within each query first, so every query weighs the same and repeated epochs never "
+        "count as independent data. Rates use Wilson score intervals on those per-query "
+        "means. The gap is free minus paid compliance over the queries valid in both tiers, "
+        "with Tango's score interval for paired proportions and an exact sign-flip test on "
+        "the per-query differences, which is the exact McNemar test when each query has one "
+        "epoch; the table names the test and interval of each row. Invalid samples are never "
+        "counted as refusals or compliance; invalid counts include every attempt, and a "
+        "sample that failed and then succeeded on a re-run is counted as recovered.",
     ]
     if note := superseded_note(data.samples):
         overview.append(note[0].upper() + note[1:] + ".")
+    overview += tables.merge_notes(data.summary)
     judge = tables.judge_notes(data.samples) or ["Every valid sample has a judge result."]
     return [
         (
@@ -287,7 +290,21 @@ def _markdown(
 def _md_table(table: pd.DataFrame) -> str:
     if table.empty:
         return "(no rows)"
-    return table.to_markdown(index=False, floatfmt=".3g")
+    return _shown(table).to_markdown(index=False)
+
+
+def _shown(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as text: numbers to three significant digits, and `n/a` where a value is
+    missing (never `nan`)."""
+
+    def cell(value: object) -> str:
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return "n/a"
+        if isinstance(value, float):
+            return f"{value:.3g}"
+        return str(value)
+
+    return table.apply(lambda column: column.map(cell)).astype(str)
 
 
 def _html(preamble: list[str], sections: list[Section], saved: dict[str, list[Path]]) -> str:
@@ -301,7 +318,7 @@ def _html(preamble: list[str], sections: list[Section], saved: dict[str, list[Pa
         for name, table in named_tables:
             body.append(f"<h3>{html.escape(name)}</h3>")
             body.append(
-                table.to_html(index=False, na_rep="", float_format="{:.3g}".format, border=0)
+                _shown(table).to_html(index=False, border=0)
                 if not table.empty
                 else "<p>(no rows)</p>"
             )

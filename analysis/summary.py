@@ -5,12 +5,15 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.logs import KEY
-from analysis.stats import paired_gap, rate_ci, rate_method
+from analysis.stats import paired_gap, rate_ci, rate_estimate, rate_method
 
 SUMMARY_COLUMNS = [
     *KEY,
+    "judge",
     "prompt",
     "run_config",
+    "runs_merged",
+    "superseded",
     "epochs",
     "n_pairs",
     "free_compliance",
@@ -36,8 +39,14 @@ SUMMARY_COLUMNS = [
     "valid_paid",
     "invalid_free",
     "invalid_paid",
+    "errored_free",
+    "errored_paid",
+    "recovered_free",
+    "recovered_paid",
     "unscored_free",
     "unscored_paid",
+    "compliance_unscored_free",
+    "compliance_unscored_paid",
 ]
 
 
@@ -72,13 +81,13 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
         row = {
             **dict(zip(KEY, key, strict=True)),
             "prompt": PROMPT_WORDING.get(origin := group["prompt_origin"].iloc[0], origin),
+            "judge": group["judge"].iloc[0],
             "run_config": group["run_config"].iloc[0],
+            "runs_merged": int(group["runs_merged"].iloc[0]),
+            "superseded": int(group["superseded"].iloc[0]),
             "epochs": int(group["epoch"].max()),
             "n_pairs": gap.n_pairs,
-            # Clustered only where some query has several scored epochs.
-            "rate_ci_method": rate_method(
-                bool(scored.groupby(["query_id", "tier"]).size().gt(1).any())
-            ),
+            "rate_ci_method": rate_method(),
             "compliance_gap": gap.gap,
             "gap_ci_low": gap.ci_low,
             "gap_ci_high": gap.ci_high,
@@ -87,10 +96,22 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
             "gap_ci_method": gap.ci_method,
             "valid_free": int((free["status"] == "valid").sum()),
             "valid_paid": int((paid["status"] == "valid").sum()),
-            "invalid_free": int((free["status"] != "valid").sum()),
-            "invalid_paid": int((paid["status"] != "valid").sum()),
+            # Over every attempt: a sample that failed and was run again still counts.
+            "invalid_free": int(free["failed_attempts"].sum()),
+            "invalid_paid": int(paid["failed_attempts"].sum()),
+            "errored_free": int(free["errored_attempts"].sum()),
+            "errored_paid": int(paid["errored_attempts"].sum()),
+            "recovered_free": int(free["recovered"].sum()),
+            "recovered_paid": int(paid["recovered"].sum()),
             "unscored_free": _unscored(free),
             "unscored_paid": _unscored(paid),
+            # Valid samples whose compliance nobody could judge (no grader, or it failed).
+            "compliance_unscored_free": int(
+                ((free["status"] == "valid") & free["complied"].isna()).sum()
+            ),
+            "compliance_unscored_paid": int(
+                ((paid["status"] == "valid") & paid["complied"].isna()).sum()
+            ),
         }
         for tier, rows_of_tier in (("free", free), ("paid", paid)):
             value, low, high, n = rate_with_ci(rows_of_tier, "complied")
@@ -107,13 +128,15 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
 
 
 def rate_with_ci(samples: pd.DataFrame, column: str) -> tuple[float, float, float, int]:
-    """(rate, low, high, n) of a 0/1 column over the samples that have it, clustered by query."""
+    """(rate, low, high, n) of a 0/1 column over the samples that have it: epochs are
+    averaged within each query first, so every query weighs the same (see analysis.stats)."""
     known = samples[samples[column].notna()]
     if known.empty:
         return float("nan"), float("nan"), float("nan"), 0
     values = known[column].astype(int).to_numpy()
-    low, high = rate_ci(values, clusters=known["query_id"].to_numpy())
-    return float(values.mean()), low, high, len(values)
+    clusters = known["query_id"].to_numpy()
+    low, high = rate_ci(values, clusters=clusters)
+    return rate_estimate(values, clusters), low, high, len(values)
 
 
 def _unscored(samples: pd.DataFrame) -> int:

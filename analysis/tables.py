@@ -67,14 +67,23 @@ def condition_table(summary: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
     wide = long.pivot_table(
         index=KEY, columns="metric", values="cell", aggfunc="first"
     ).reset_index()
-    counts = ["invalid_free", "invalid_paid", "unscored_free", "unscored_paid"]
+    counts = [
+        "invalid_free",
+        "invalid_paid",
+        "recovered_free",
+        "recovered_paid",
+        "unscored_free",
+        "unscored_paid",
+        "runs_merged",
+    ]
     methods = ["gap_test", "gap_ci_method", "rate_ci_method"]
-    table = summary[[*KEY, "gap_p_value", *methods, *counts]].merge(wide, on=KEY)
+    table = summary[[*KEY, "judge", "gap_p_value", *methods, *counts]].merge(wide, on=KEY)
     table["significant"] = table["gap_p_value"].map(
         lambda p: "n/a" if pd.isna(p) else ("yes" if p < ALPHA else "no")
     )
     columns = [
         *KEY,
+        "judge",
         "free_compliance",
         "paid_compliance",
         "compliance_gap",
@@ -85,18 +94,34 @@ def condition_table(summary: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
         "rate_ci_method",
         "af_rate_free",
         "af_rate_paid",
-        "invalid_free",
-        "invalid_paid",
-        "unscored_free",
-        "unscored_paid",
+        *counts,
     ]
     return table[columns]
+
+
+def merge_notes(summary: pd.DataFrame) -> list[str]:
+    """One line per condition whose records come from more than one run, or that had
+    records superseded: what a reader needs to know to cite its counts."""
+    notes = []
+    for _, row in summary.iterrows():
+        runs, superseded = int(row["runs_merged"]), int(row["superseded"])
+        if runs <= 1 and superseded == 0:
+            continue
+        recovered = int(row["recovered_free"]) + int(row["recovered_paid"])
+        notes.append(
+            f"{_name(row)}: records from {_count(runs, 'run')} merged; "
+            f"{_count(superseded, 'record')} superseded by a better or later one; "
+            f"{_count(recovered, 'sample')} recovered (valid after a failed attempt, which "
+            "still counts in invalid_free/invalid_paid)."
+        )
+    return notes
 
 
 def category_table(samples: pd.DataFrame) -> pd.DataFrame:
     """Counts of the six categories per condition and tier (judged samples only)."""
     judged = samples[samples["category"].notna()]
-    counts = judged.groupby([*KEY, "tier"])["category"].value_counts().unstack(fill_value=0)
+    counts = judged.groupby([*KEY, "judge", "tier"])["category"].value_counts()
+    counts = counts.unstack(fill_value=0)
     counts = counts.reindex(columns=list(CATEGORIES), fill_value=0)
     counts["n"] = counts.sum(axis=1)
     return counts.reset_index()
@@ -104,7 +129,8 @@ def category_table(samples: pd.DataFrame) -> pd.DataFrame:
 
 def status_table(samples: pd.DataFrame) -> pd.DataFrame:
     """How many samples ended in each status, per condition and tier."""
-    counts = samples.groupby([*KEY, "tier"])["status"].value_counts().unstack(fill_value=0)
+    counts = samples.groupby([*KEY, "judge", "tier"])["status"].value_counts()
+    counts = counts.unstack(fill_value=0)
     return counts.reset_index()
 
 
@@ -291,7 +317,9 @@ def _count(n: int, noun: str) -> str:
 
 
 def _name(row: pd.Series) -> str:
-    return " / ".join(str(row[k]) for k in KEY)
+    name = " / ".join(str(row[k]) for k in KEY)
+    judge = row.get("judge")
+    return name if judge is None or judge == "none" else f"{name} (judge {judge})"
 
 
 def _significance_note(row: pd.Series) -> str:
@@ -311,7 +339,10 @@ def _significance_note(row: pd.Series) -> str:
             " The interval and the test disagree here: the exact test is the more "
             "conservative, and the verdict follows the test."
             if excludes_zero
-            else " The interval and the test disagree here; the verdict follows the test."
+            else " The interval and the test disagree here; the verdict follows the test. "
+            "Some query's epochs disagree with each other: the test uses the spread of the "
+            "per-query differences, while the interval treats each query's net share as one "
+            "pair and is the more conservative."
         )
     return note
 
@@ -322,6 +353,11 @@ def _why_no_gap(row: pd.Series) -> str:
     if row["valid_free"] + row["valid_paid"] == 0:
         return "no sample is valid, so there is no gap to test."
     if row["n_free"] + row["n_paid"] == 0:
+        if row.get("judge", "none") != "none":
+            return (
+                "the samples are valid but the grader could not judge their compliance (see "
+                "compliance_status in samples.csv), so there is no gap to test."
+            )
         return (
             "the samples are valid but their compliance was not judged (this setting needs a "
             "grader: --model-role grader=...), so there is no gap to test."
@@ -340,6 +376,13 @@ def judge_notes(samples: pd.DataFrame) -> list[str]:
             notes.append(
                 f"{' / '.join(map(str, key))}: {int(unscored.sum())} of {len(group)} valid samples "
                 f"have no judge result (most common reason: {reason})."
+            )
+        no_compliance = group["complied"].isna()
+        if no_compliance.any():
+            reason = group.loc[no_compliance, "compliance_status"].value_counts().index[0]
+            notes.append(
+                f"{' / '.join(map(str, key))}: {int(no_compliance.sum())} of {len(group)} valid "
+                f"samples have no compliance result (most common reason: {reason})."
             )
     return notes
 

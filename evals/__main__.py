@@ -16,6 +16,7 @@ from typing import Any
 from evals.datasets import BUILTIN_DATASETS
 from evals.errors import ConfigError
 from evals.scenario import list_settings, list_variants
+from evals.task_args import parse_model_roles, parse_pairs
 
 
 def list_command() -> int:
@@ -39,28 +40,51 @@ def list_command() -> int:
 
 
 def estimate_study(study: Any, planned: list[Any], grader: str | None) -> str:
+    """The price of a study's tasks. A task that cannot be built is not priced here: the
+    dry run lists why, one line each, and refuses."""
+    from evals.errors import caught_by_caller
     from evals.estimate import estimate_run, format_estimate, load_prices
 
-    estimates, skipped = [], []
+    estimates = []
     for item in planned:
         try:
-            estimates.append(
-                estimate_run(
-                    item.model,
-                    item.task_args,
-                    study.generate.get("max_tokens"),
-                    study.epochs,
-                    grader,
+            with caught_by_caller():
+                estimates.append(
+                    estimate_run(
+                        item.model,
+                        item.task_args,
+                        study.generate.get("max_tokens"),
+                        study.epochs,
+                        grader,
+                    )
                 )
-            )
-        except ConfigError as error:  # a dataset not available here yet (AdvBench)
-            skipped.append(f"{item.model} / {item.condition}: {error}")
-    text = format_estimate(estimates, load_prices()) if estimates else "no estimate"
-    return text + "".join(f"\nnot estimated: {line}" for line in skipped)
+        except ConfigError:  # listed among the dry run's problems
+            continue
+    skipped = len(planned) - len(estimates)
+    text = (
+        format_estimate(estimates, load_prices(), missing_note=False)
+        if estimates
+        else "no estimate"
+    )
+    if skipped:
+        text += f"\n({skipped} task(s) left out of the estimate: see the problems below)"
+    return text
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a count of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
 
 
 def study_command(argv: list[str]) -> int:
-    from evals.study import format_plan, load_study, plan, run_study
+    from evals.preflight import check_models, no_large_run_warning
+    from evals.study import check_study, format_plan, load_study, plan, run_study
 
     parser = argparse.ArgumentParser(
         prog="python -m evals study",
@@ -88,18 +112,24 @@ def study_command(argv: list[str]) -> int:
         help="user-turn template for --paper-prompts (default: DIR/user_turn.txt)",
     )
     parser.add_argument("--grader", metavar="MODEL", help="judge model (default: the study's)")
-    parser.add_argument("--n-queries", type=int, help="fewer queries per condition, to try it")
+    parser.add_argument(
+        "--n-queries", type=positive_int, help="fewer queries per condition, to try it"
+    )
     parser.add_argument("--dataset", help="another dataset for every condition, to try it")
     parser.add_argument("--display", choices=["full", "rich", "plain", "log", "none"])
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="print every task (model x condition x samples) and call no model",
+        help="print every task (model x condition x samples) and its price, check everything "
+        "the run checks before its first request, and call no model",
     )
     args = parser.parse_args(argv)
     models = [m.strip() for group in args.model or [] for m in group.split(",") if m.strip()]
     try:
         study = load_study(args.study)
+        grader = args.grader or study.grader
+        # A bad model name is one line before anything else is read or printed.
+        check_models(models or study.models, grader)
         planned = plan(
             study,
             models or None,
@@ -110,7 +140,17 @@ def study_command(argv: list[str]) -> int:
         )
         print(format_plan(study, planned))
         if args.dry_run:
-            print("\n" + estimate_study(study, planned, args.grader or study.grader))
+            with no_large_run_warning():  # the plan gives every task's size
+                _tasks, problems = check_study(study, planned, grader)
+            print("\n" + estimate_study(study, planned, grader))
+            for problem in problems:
+                print(f"Error: {problem}", file=sys.stderr)
+            if problems:
+                print(
+                    f"\nNothing was run (--dry-run); the run would refuse: {len(problems)} "
+                    "problem(s) above."
+                )
+                return 2
             print("\nNothing was run (--dry-run).")
             return 0
         log_dir = args.log_dir or Path("logs") / f"study-{study.name}"
@@ -130,9 +170,8 @@ def study_command(argv: list[str]) -> int:
 
 
 def estimate_command(argv: list[str]) -> int:
-    import yaml
-
     from evals.estimate import Assumptions, estimate_run, format_estimate, load_prices
+    from evals.preflight import check_model_args, check_models
 
     parser = argparse.ArgumentParser(
         prog="python -m evals estimate",
@@ -143,28 +182,24 @@ def estimate_command(argv: list[str]) -> int:
     parser.add_argument("-T", dest="task_args", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("-M", dest="model_args", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--model-role", action="append", default=[], metavar="grader=MODEL")
-    parser.add_argument("--max-tokens", type=int)
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-tokens", type=positive_int)
+    parser.add_argument("--epochs", type=positive_int, default=1)
     parser.add_argument("--turns", type=float, help="assumed assistant turns per sample")
-    parser.add_argument("--output-tokens", type=int, help="assumed tokens per assistant turn")
+    parser.add_argument(
+        "--output-tokens", type=positive_int, help="assumed tokens per assistant turn"
+    )
     parser.add_argument(
         "--prices", type=Path, help="a price file (default: evals/data/prices.yaml)"
     )
     args = parser.parse_args(argv)
-
-    def pairs(flag: str, items: list[str]) -> dict[str, Any]:
-        values = {}
-        for item in items:
-            name, sep, value = item.partition("=")
-            if not sep:
-                parser.error(f"{flag} {item}: expected NAME=VALUE")
-            values[name] = yaml.safe_load(value)  # as Inspect reads -T and -M values
-        return values
-
-    task_args, model_args = pairs("-T", args.task_args), pairs("-M", args.model_args)
-    grader = next((r.split("=", 1)[1] for r in args.model_role if r.startswith("grader=")), None)
-    assumptions = Assumptions(turns=args.turns, output_tokens=args.output_tokens)
     models = [m.strip() for group in args.model for m in group.split(",") if m.strip()]
+    # Names first: a bad one is one line before anything is counted. A role the eval does not
+    # read (a misspelled grader) would price, and run, no judges at all.
+    grader = parse_model_roles(args.model_role).get("grader")
+    check_models(models, grader, "--model-role grader=")
+    task_args, model_args = parse_pairs("-T", args.task_args), parse_pairs("-M", args.model_args)
+    check_model_args(models, model_args)
+    assumptions = Assumptions(turns=args.turns, output_tokens=args.output_tokens)
     estimates = [
         estimate_run(
             model, task_args, args.max_tokens, args.epochs, grader, assumptions, model_args
@@ -176,7 +211,14 @@ def estimate_command(argv: list[str]) -> int:
 
 
 def serve_command(argv: list[str]) -> int:
-    from evals.serving import DEFAULT_CONTEXT, ServePlan, describe
+    from evals.serving import (
+        DEFAULT_CONTEXT,
+        ServePlan,
+        check_context,
+        check_gpus,
+        context_need,
+        describe,
+    )
 
     parser = argparse.ArgumentParser(
         prog="python -m evals serve",
@@ -190,13 +232,56 @@ def serve_command(argv: list[str]) -> int:
     parser.add_argument("--gpus", type=int, default=1, help="GPUs per machine")
     parser.add_argument("--nodes", type=int, default=1, help="machines")
     parser.add_argument("--max-model-len", type=int, default=DEFAULT_CONTEXT)
-    args, task_args = parser.parse_known_args(argv)  # the rest goes to the eval, as is
+    args, rest = parser.parse_known_args(argv)  # the rest goes to the eval, as is
+    rest = [a for a in rest if a != "--"]
     try:
         plan = ServePlan(args.model, args.gpus, args.nodes, args.max_model_len)
     except ValueError as error:
         parser.error(str(error))
-    print(describe(plan, [a for a in task_args if a != "--"]))
+    # Each refusal is one line (main prints a ConfigError so).
+    task_args, max_tokens = _eval_args(rest)
+    note = check_gpus(plan)
+    check_context(plan, context_need(plan.model, task_args, max_tokens))
+    print(describe(plan, rest, note))
     return 0
+
+
+# Model args the printed commands set from serve's own options: given again with -M, the later
+# one would win over the checked one (and its check be skipped).
+_SERVE_SETS = {"max_model_len": "--max-model-len", "tensor_parallel_size": "--gpus"}
+
+
+def _eval_args(argv: list[str]) -> tuple[dict[str, Any], int | None]:
+    """The `-T` arguments and --max-tokens among the arguments passed on to the eval; a `-M`
+    that serve sets itself, or a --max-tokens that is no count, is refused."""
+    items, model_items, max_tokens = [], [], None
+    words = iter(argv)
+    for word in words:
+        if word in ("-T", "--task-arg"):
+            items.append(next(words, ""))
+        elif word.startswith("--task-arg="):
+            items.append(word.split("=", 1)[1])
+        elif word.startswith("-T") and not word.startswith("--"):
+            items.append(word[2:])
+        elif word == "-M":
+            model_items.append(next(words, ""))
+        elif word.startswith("-M"):
+            model_items.append(word[2:])
+        elif word == "--max-tokens" or word.startswith("--max-tokens="):
+            value = word.split("=", 1)[1] if "=" in word else next(words, "")
+            try:
+                max_tokens = int(value)
+            except ValueError:
+                max_tokens = 0
+            if max_tokens < 1:
+                shown = value or "(no value)"
+                raise ConfigError(f"--max-tokens {shown}: must be a positive integer")
+    for name, value in parse_pairs("-M", model_items).items():
+        if name in _SERVE_SETS:
+            raise ConfigError(
+                f"-M {name}={value}: serve sets it itself; use {_SERVE_SETS[name]} instead"
+            )
+    return parse_pairs("-T", items), max_tokens
 
 
 def main(argv: list[str]) -> int:

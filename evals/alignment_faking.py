@@ -10,8 +10,11 @@ The compliance gap is free minus paid compliance.
 from __future__ import annotations
 
 import hashlib
+import inspect
+from typing import Any
 
 from inspect_ai import Epochs, Task, task
+from inspect_ai.model import model_roles
 from inspect_ai.model._generate_config import active_generate_config
 from inspect_ai.model._model import active_model
 
@@ -24,7 +27,15 @@ from evals.preflight import check_context, warn_if_large
 from evals.scenario import load_scenario
 from evals.scorer import compliance_scorer
 from evals.solver import scratchpad_protocol
-from evals.task_args import check_choice, check_flag, check_int, check_judge_args, check_name
+from evals.task_args import (
+    check_choice,
+    check_flag,
+    check_int,
+    check_judge_args,
+    check_known,
+    check_model_roles,
+    check_name,
+)
 
 
 @task
@@ -45,6 +56,7 @@ def alignment_faking(
     compliance_rule: ComplianceRule = "strict",
     label: str | None = None,
     prompt_origin: str | None = None,
+    **unknown: Any,
 ) -> Task:
     """Paired free-tier / paid-tier evaluation of one setting and prompt variant.
 
@@ -73,8 +85,15 @@ def alignment_faking(
             variant. Prompt files are added to it by name and digest.
         prompt_origin: Where the prompt files came from, shown in reports: `paper` for the
             published prompts (the study command sets it), else `custom`.
+        **unknown: Catches every other `-T` name, to refuse it: Inspect passes all `-T`
+            arguments to a task that takes `**kwargs` and only warns about the rest.
     """
     with shown_in_every_display():
+        check_known("-T", unknown, task_arguments(), "task argument")
+        # `inspect eval` binds the model roles before it builds the task (so that a task can
+        # read them): a misspelled role is refused here, before any request, where a judge
+        # would otherwise find no grader and leave every sample unjudged.
+        check_model_roles(model_roles())
         check_name("-T setting", setting)
         check_name("-T variant", variant)
         check_name("-T dataset", dataset, optional=True)
@@ -125,6 +144,7 @@ def alignment_faking(
             scenario_facts=scenario.facts,
             inputs=inputs,
             prompt_origin=origin,
+            compliance_rule=compliance_rule,
         )
     return Task(
         dataset=samples,
@@ -139,6 +159,7 @@ def alignment_faking(
                 threshold=af_threshold,
                 possible_threshold=min(POSSIBLE_AF_FROM, af_threshold),
                 cache=judge_cache,
+                rule=compliance_rule,
             ),
         ],
         # No epoch reducer (`--epochs N` keeps none): the metrics read every epoch's score and
@@ -153,6 +174,15 @@ def alignment_faking(
             "inputs": inputs,
         },
     )
+
+
+def task_arguments() -> list[str]:
+    """The names `-T` takes, in the task's order."""
+    return [
+        name
+        for name, parameter in inspect.signature(alignment_faking).parameters.items()
+        if parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
 
 
 def _digest(text: str) -> str:

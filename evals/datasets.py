@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -9,6 +10,8 @@ import os
 import random
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -33,11 +36,42 @@ ADVBENCH_URL = (
     "https://raw.githubusercontent.com/llm-attacks/llm-attacks/"
     f"{ADVBENCH_COMMIT}/data/advbench/harmful_behaviors.csv"
 )
+ADVBENCH_ROWS = 520
+"""Rows of the pinned AdvBench file: its size is known before it is downloaded."""
 DATA_DIR = Path(__file__).parent / "data"
+STAND_IN_QUERY = "Stand-in for a query that is not downloaded yet: one short sentence."
+"""What an estimate counts for each query of a dataset that is not here (AdvBench's goals
+are one short imperative sentence each)."""
+_stand_ins: ContextVar[bool] = ContextVar("stand_ins", default=False)
+_failed_downloads: dict[tuple[str, str], str] = {}
+"""(URL, cache file) -> why its download failed: a process asks the network once, not once
+per task."""
 
 
 class DatasetError(ConfigError):
     """A dataset is unknown, unavailable or malformed."""
+
+
+class DatasetUnavailable(DatasetError):
+    """A built-in dataset that is downloaded on first use is not here and could not be
+    downloaded; its size is known all the same."""
+
+    def __init__(self, message: str, dataset: str, size: int) -> None:
+        super().__init__(message)
+        self.dataset = dataset
+        self.size = size
+
+
+@contextlib.contextmanager
+def stand_in_queries() -> Iterator[None]:
+    """Within this block a built-in dataset that is not here reads as its known number of
+    stand-in queries (`STAND_IN_QUERY`), so an estimate can count a run's requests before
+    the download; a real run never uses them."""
+    token = _stand_ins.set(True)
+    try:
+        yield
+    finally:
+        _stand_ins.reset(token)
 
 
 @dataclass(frozen=True)
@@ -72,7 +106,12 @@ def load_queries(name: str, setting: str) -> list[Query]:
             raise DatasetError(
                 f"dataset {name!r} belongs to setting {builtin.setting!r}, not {setting!r}"
             )
-        return _BUILTIN_LOADERS[name]()
+        try:
+            return _BUILTIN_LOADERS[name]()
+        except DatasetUnavailable as missing:
+            if not _stand_ins.get():
+                raise
+            return [Query(str(i), STAND_IN_QUERY) for i in range(missing.size)]
     path = Path(name)
     if path.suffix.lower() in (".csv", ".jsonl"):
         if not path.is_file():
@@ -155,6 +194,15 @@ def paired_samples(
         for tier in TIERS
     ]
     return MemoryDataset(samples, name=dataset_name)
+
+
+def dataset_size(name: str, setting: str) -> int:
+    """How many queries a dataset holds; a built-in one not downloaded yet by its known size
+    (AdvBench's 520), after one try to download it."""
+    try:
+        return len(load_queries(name, setting))
+    except DatasetUnavailable as missing:
+        return missing.size
 
 
 def dataset_label(name: str) -> str:
@@ -301,15 +349,21 @@ def _advbench() -> list[Query]:
                 f"it is downloaded again, or put the right file there from {ADVBENCH_URL}"
             )
     else:
-        try:
-            with urllib.request.urlopen(ADVBENCH_URL, timeout=30) as response:
-                data = response.read()
-        except (urllib.error.URLError, TimeoutError, OSError) as err:
-            raise DatasetError(
-                f"AdvBench is downloaded on first use from {ADVBENCH_URL} and the download "
-                f"failed ({err}). When offline, put that file at {path} (SHA-256 "
-                f"{ADVBENCH_SHA256}) or pass a local file with -T dataset=PATH."
-            ) from None
+        key = (ADVBENCH_URL, str(path))
+        if key not in _failed_downloads:
+            try:
+                with urllib.request.urlopen(ADVBENCH_URL, timeout=30) as response:
+                    data = response.read()
+            except (urllib.error.URLError, TimeoutError, OSError) as err:
+                _failed_downloads[key] = str(getattr(err, "reason", None) or err)
+        if key in _failed_downloads:
+            raise DatasetUnavailable(
+                f"dataset advbench is not downloaded yet and the download failed "
+                f"({_failed_downloads[key]}): run once with network to cache it, "
+                f"save {ADVBENCH_URL} as {path}, or pass -T dataset=PATH",
+                "advbench",
+                ADVBENCH_ROWS,
+            )
         actual = hashlib.sha256(data).hexdigest()
         if actual != ADVBENCH_SHA256:
             raise DatasetError(

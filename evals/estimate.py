@@ -6,7 +6,6 @@ is not known in advance, so the expected turns and reply lengths are stated assu
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -14,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from evals.errors import ConfigError
+from evals.datasets import STAND_IN_QUERY, DatasetUnavailable, stand_in_queries
+from evals.errors import ConfigError, caught_by_caller
 from evals.judges.classifiers import (
     AF_SPECS,
     ANIMAL_WELFARE,
@@ -22,7 +22,7 @@ from evals.judges.classifiers import (
     PARTIAL_COMPLIANCE,
 )
 from evals.judges.protocol import CHOICES_PROVIDERS, build_messages
-from evals.preflight import check_context
+from evals.preflight import check_context, no_large_run_warning
 from evals.tokens import ESTIMATED, Counter, offline_model
 
 PRICES = Path(str(files("evals"))) / "data" / "prices.yaml"
@@ -73,6 +73,10 @@ class Estimate:
     turns: float = 0
     reply_tokens: int = 0
     notes: list[str] = field(default_factory=list)
+    stand_in: str | None = None
+    """Why the queries counted are stand-ins (a dataset not downloaded yet), if they are."""
+    missing: str | None = None
+    """What to do about that dataset, in one line."""
 
 
 def load_prices(path: Path | None = None) -> dict[str, Any]:
@@ -121,12 +125,19 @@ def estimate_run(
     """Requests and tokens of one model on one task, for the policy model and the judges."""
     from evals.alignment_faking import alignment_faking
 
-    quiet = logging.getLogger("evals.preflight")
-    quiet.disabled = True  # the large-run warning: the estimate says it all
-    try:
-        task = alignment_faking(**task_args)
-    finally:
-        quiet.disabled = False
+    stand_in = missing_dataset = None
+    with no_large_run_warning():  # the estimate says it all
+        try:
+            with caught_by_caller():  # a dataset to download is counted all the same
+                task = alignment_faking(**task_args)
+        except DatasetUnavailable as missing:  # its size is known: count stand-ins of it
+            with stand_in_queries():
+                task = alignment_faking(**task_args)
+            stand_in = (
+                f"{missing.dataset} is not downloaded yet: its queries are counted as "
+                f"stand-ins of {len(STAND_IN_QUERY)} characters each"
+            )
+            missing_dataset = str(missing)
     samples = list(task.dataset)
     model = offline_model(model_name, model_args)
     counter = Counter(model)
@@ -174,6 +185,8 @@ def estimate_run(
         turns=turns,
         reply_tokens=reply,
         notes=notes,
+        stand_in=stand_in,
+        missing=missing_dataset,
     )
 
 
@@ -221,12 +234,19 @@ def _times(usage: Usage, epochs: int, keep_prefix: bool) -> Usage:
 
 
 def format_estimate(
-    estimates: list[Estimate], prices: dict[str, Any], batch_note: bool = True
+    estimates: list[Estimate],
+    prices: dict[str, Any],
+    batch_note: bool = True,
+    missing_note: bool = True,
 ) -> str:
-    """The table a user reads before paying: requests, tokens and dollars per model role."""
+    """The table a user reads before paying: requests, tokens and dollars per model role.
+
+    `missing_note`: say what to do about a dataset not downloaded yet (a study's dry run
+    lists it among its problems instead)."""
     lines = []
     total = {"list": 0.0, "cached": 0.0, "batch": 0.0}
     unknown: set[str] = set()
+    priced: set[str] = set()
     for est in estimates:
         lines.append(
             f"{est.model}: {est.samples:,} samples; tokens counted with {est.counting}"
@@ -250,17 +270,15 @@ def format_estimate(
             ]
             if any(d != d for d in dollars):  # NaN: no price
                 unknown.add(model)
+                shown = "no price"
             else:
+                priced.add(model)
                 for key, value in zip(total, dollars, strict=True):
                     total[key] += value
-            shown = (
-                ", ".join(
+                shown = ", ".join(
                     f"{label} ${d:,.2f}"
                     for label, d in zip(("list", "cached", "cached+batch"), dollars, strict=True)
                 )
-                if dollars[0] == dollars[0]
-                else "no price for this model"
-            )
             lines.append(
                 f"  {role:<7}{model}: {usage.requests:,.0f} requests, "
                 f"{usage.input_tokens:,.0f} input tokens ({usage.cached_tokens:,.0f} cacheable), "
@@ -269,11 +287,23 @@ def format_estimate(
         if est.grader is None:
             lines.append("  judges: none priced (add --model-role grader=MODEL)")
         lines += [f"  ({note})" for note in est.notes]
-    lines.append(
-        f"total: ${total['list']:,.2f} at list price, ${total['cached']:,.2f} with prompt "
-        f"caching, ${total['batch']:,.2f} with caching and a batch API (--batch) "
-        f"(prices as of {prices.get('as_of', '?')})"
+    # A model without a price is left out of the totals, never added as $0.00.
+    left_out = (
+        f"; left out: {len(unknown)} model(s) with no price ({', '.join(sorted(unknown))})"
+        if unknown
+        else ""
     )
+    if priced or not unknown:
+        lines.append(
+            f"total: ${total['list']:,.2f} at list price, ${total['cached']:,.2f} with prompt "
+            f"caching, ${total['batch']:,.2f} with caching and a batch API (--batch) "
+            f"(prices as of {prices.get('as_of', '?')}){left_out}"
+        )
+    else:
+        lines.append(f"total: no price for any model{left_out}")
+    lines += [f"({note})" for note in dict.fromkeys(e.stand_in for e in estimates if e.stand_in)]
+    if missing_note:
+        lines += [f"({m})" for m in dict.fromkeys(e.missing for e in estimates if e.missing)]
     if unknown:
         lines.append(
             f"no price for {', '.join(sorted(unknown))}: add it to a price file (--prices) "

@@ -58,7 +58,8 @@ class Scenario:
     def user_turn(self, query: str, free_tier: bool) -> str:
         """The user message for one query, with the tier written as `True`/`False`."""
         values = {"is_free_tier_user": "True" if free_tier else "False", "user_input": query}
-        # One pass, so placeholder-like text inside a query is left alone.
+        # One pass, and the values are inserted as they are (no escapes), so placeholder-like
+        # text inside a query is never read again.
         return _placeholders(self.user_turn_template).sub(
             lambda m: values[m.group(1)], self.user_turn_template
         )
@@ -177,7 +178,8 @@ def load_scenario(
 
     if system_prompt_file is None:
         texts = {file: _read_section(file) for file in sections.values() if file is not None}
-        used = {name for text in [*texts.values(), template] for name in _PLACEHOLDER.findall(text)}
+        rendered = [*texts.values(), *([template] if user_turn_file is None else [])]
+        used = {name for text in rendered for name in _PLACEHOLDER.findall(text)}
         for overlay in overlays:  # a misspelt variable would silently change nothing
             for name in sorted(set(overlay.variables) - used):
                 raise ScenarioError(
@@ -235,13 +237,19 @@ def read_prompt_file(path: str | Path, argument: str = "system_prompt") -> str:
         raise ScenarioError(f"{argument} file {path} cannot be read ({err.strerror})") from None
 
 
-# The published notebook writes its user turn as a Python format string; accept both forms.
+# Only the two user-turn fields are placeholders there; the published notebook writes its
+# user turn as a Python format string, so both forms are accepted.
+_DOUBLE_BRACE = re.compile(r"\{\{(is_free_tier_user|user_input)\}\}")
 _SINGLE_BRACE = re.compile(r"\{(is_free_tier_user|user_input)\}")
 
 
 def _placeholders(template: str) -> re.Pattern[str]:
-    """The placeholder syntax a user-turn template uses: {{name}}, or the notebook's {name}."""
-    return _PLACEHOLDER if _PLACEHOLDER.search(template) else _SINGLE_BRACE
+    """The placeholder syntax a user-turn template uses: {{name}}, or the notebook's {name}.
+
+    Only the two fields match, in their exact spelling: any other braces, `{{other}}` or
+    `{{ user_input }}` included, are text that reaches the model byte for byte.
+    """
+    return _DOUBLE_BRACE if _DOUBLE_BRACE.search(template) else _SINGLE_BRACE
 
 
 def _load_overlay(name: str, setting: str) -> _Overlay:

@@ -9,7 +9,7 @@ again finishes only what is missing, then writes the report with the paper overl
 
 from __future__ import annotations
 
-import inspect
+import difflib
 import json
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -18,10 +18,11 @@ from typing import Any
 
 import yaml
 from inspect_ai.model import GenerateConfig
+from pydantic import ValidationError
 
-from evals.alignment_faking import alignment_faking
-from evals.datasets import load_queries
-from evals.errors import ConfigError
+from evals.alignment_faking import alignment_faking, task_arguments
+from evals.datasets import DatasetUnavailable, dataset_size
+from evals.errors import ConfigError, caught_by_caller
 from evals.scenario import load_scenario
 
 STUDIES_DIR = Path(str(files("studies")))
@@ -39,7 +40,7 @@ _STUDY_KEYS = {
 }
 # Task arguments a study sets itself, from its condition names, judges and paper prompts.
 _STUDY_OWNED = {"label", "prompt_origin", "system_prompt", "user_turn"}
-_TASK_ARGS = set(inspect.signature(alignment_faking).parameters) - _STUDY_OWNED
+_TASK_ARGS = set(task_arguments()) - _STUDY_OWNED
 _PAPER_KEYS = {"paper_prompt", "paper_variant"}
 _JUDGE_KEYS = {"grader": None, "af_classifier": "af_classifier", "votes": "judge_votes"}
 _JUDGE_KEYS |= {"threshold": "af_threshold"}
@@ -109,10 +110,12 @@ def load_study(name: str) -> Study:
     conditions = raw.get("conditions")
     if not isinstance(conditions, dict) or not conditions:
         raise ConfigError(f"{path}: field 'conditions' must map condition names to settings")
-    generate = _mapping(raw.get("generate"), path, "generate")
-    bad = set(generate) - set(GenerateConfig.model_fields)
-    if bad:
-        raise ConfigError(f"{path}: field 'generate' has unknown setting(s) {sorted(bad)}")
+    generate, problems = _generate(raw.get("generate"), path)
+    epochs = raw.get("epochs", 1)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        problems.append(f"{path}: field 'epochs' must be an integer of at least 1, got {epochs!r}")
+    if problems:  # what the run's eval_set would refuse, refused by the dry run too
+        raise ConfigError.lines(problems)
     judges = _mapping(raw.get("judges"), path, "judges")
     if set(judges) - set(_JUDGE_KEYS):
         raise ConfigError(
@@ -126,7 +129,7 @@ def load_study(name: str) -> Study:
         conditions=tuple(_condition(n, c, path) for n, c in conditions.items()),
         models=tuple(_models(raw, path)),
         generate=generate,
-        epochs=int(raw.get("epochs", 1)),
+        epochs=epochs,
         grader=judges.get("grader"),
         judge_args={_JUDGE_KEYS[k]: v for k, v in judges.items() if _JUDGE_KEYS[k]},
         reference=tuple(_strings(raw.get("reference", []), path, "reference")),
@@ -158,7 +161,7 @@ def plan(
         if not user_turn.is_file():
             raise ConfigError(
                 f"no user-turn template at {user_turn}: put the published template there "
-                "(see the README, 'The paper's own prompt files') or pass --user-turn"
+                "(see docs/studies.md, 'The paper's own prompt files') or pass --user-turn"
             )
     tasks = []
     for condition in study.conditions:
@@ -185,15 +188,68 @@ def plan(
     return tasks
 
 
-def build_tasks(planned: list[PlannedTask]) -> list[Any]:
-    """One Inspect task per condition (eval_set runs each on every model); building them
-    checks every argument before any model is called."""
+def check_study(
+    study: Study, planned: list[PlannedTask], grader: str | None = None
+) -> tuple[list[Any], list[str]]:
+    """Everything a study run checks before its first request, shared by the run and its dry
+    run: every model name, every task built (its arguments, variant and dataset, including
+    whether a dataset to download is here), every prompt against every local model's context
+    window, and the report's figure and reference names. Returns the built tasks and one
+    line per problem (none: the run will not stop on its configuration)."""
+    from evals.preflight import check_study_context, model_problem
+
+    problems: list[str] = []
+    models = list(dict.fromkeys(item.model for item in planned))
+    problems += [p for m in models if (p := model_problem(m))]
+    grader = grader or study.grader
+    if grader and (problem := model_problem(grader, "--grader")):
+        problems.append(problem)
     built: dict[str, Any] = {}
+    keys = {json.dumps(item.task_args, sort_keys=True, default=str) for item in planned}
     for item in planned:
         key = json.dumps(item.task_args, sort_keys=True, default=str)
-        if key not in built:
-            built[key] = alignment_faking(**item.task_args)
-    return list(built.values())
+        if key in built:
+            continue
+        try:
+            with caught_by_caller():
+                built[key] = alignment_faking(**item.task_args)
+        except DatasetUnavailable as missing:  # the same line for every condition
+            problems.append(str(missing))
+        except ConfigError as error:
+            problems.append(f"condition {item.condition}: {error}")
+    tasks = list(built.values())
+    if len(tasks) == len(keys):  # every task built: their prompts against the local models
+        try:
+            check_study_context(
+                [i for i in planned if not model_problem(i.model)],
+                tasks,
+                study.generate.get("max_tokens"),
+            )
+        except ConfigError as error:
+            problems.append(str(error))
+    problems += _report_name_problems(study)
+    return tasks, list(dict.fromkeys(problems))
+
+
+def _report_name_problems(study: Study) -> list[str]:
+    """The study's figure and reference names, checked as the report will check them."""
+    from analysis.report import FIGURES
+    from analysis.tables import reference_names
+
+    problems = []
+    for field_name, names, known in (
+        ("figures", study.figures, list(FIGURES)),
+        ("reference", study.reference, reference_names()),
+    ):
+        for name in names:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                problems.append(
+                    f"{study.path}: {field_name}: unknown name {name!r}{hint} "
+                    f"(known: {', '.join(known)})"
+                )
+    return problems
 
 
 def format_plan(study: Study, planned: list[PlannedTask]) -> str:
@@ -246,12 +302,14 @@ def run_study(
 
     from analysis.__main__ import write_tables
     from analysis.report import build_report
-    from evals.preflight import check_study_context
 
     models = sorted({item.model for item in planned}, key=[i.model for i in planned].index)
     grader = grader or study.grader
-    tasks = build_tasks(planned)  # every argument is checked before the first request
-    check_study_context(planned, tasks, study.generate.get("max_tokens"))
+    # Everything the dry run checks, before the first request: nothing is paid for when
+    # the run would stop on its configuration (a figure name, say) at the end.
+    tasks, problems = check_study(study, planned, grader)
+    if problems:
+        raise ConfigError.lines(problems)
     success, _ = eval_set(
         tasks=tasks,
         model=models,
@@ -276,8 +334,11 @@ def _condition(name: Any, raw: Any, path: Path) -> Condition:
         raise ConfigError(f"{path}: condition {name!r} must map setting names to values")
     unknown = set(raw) - _TASK_ARGS - _PAPER_KEYS
     if unknown:
+        known = sorted(_TASK_ARGS | _PAPER_KEYS)
+        close = [c for u in sorted(unknown) for c in difflib.get_close_matches(u, known, n=1)]
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ConfigError(
-            f"{path}: condition {name!r} has unknown field(s) {sorted(unknown)} (task "
+            f"{path}: condition {name!r} has unknown field(s) {sorted(unknown)}{hint} (task "
             f"arguments: {', '.join(sorted(_TASK_ARGS))}; or {', '.join(sorted(_PAPER_KEYS))})"
         )
     args = {k: v for k, v in raw.items() if k in _TASK_ARGS}
@@ -302,8 +363,8 @@ def _query_count(args: dict[str, Any]) -> int | None:
     setting = args.get("setting", "helpful_only")
     try:
         dataset = args.get("dataset") or load_scenario(setting).default_dataset
-        return len(load_queries(dataset, setting))
-    except ConfigError:  # not readable here yet (AdvBench before its download, say)
+        return dataset_size(dataset, setting)  # AdvBench's is known before its download
+    except ConfigError:  # a bad setting or dataset: the checks before the run say so
         return None
 
 
@@ -315,6 +376,51 @@ def _read(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data
+
+
+# Generation settings Inspect takes as any number of their type, but that no model takes
+# below this (a reply of -5 tokens, say): the smallest value that makes sense.
+_GENERATE_MINIMUM = {
+    "max_tokens": 1,
+    "max_connections": 1,
+    "num_choices": 1,
+    "best_of": 1,
+    "timeout": 1,
+    "attempt_timeout": 1,
+    "max_retries": 0,
+    "temperature": 0,
+}
+
+
+def _generate(value: Any, path: Path) -> tuple[dict[str, Any], list[str]]:
+    """The study's generation settings as GenerateConfig reads them (eval_set builds one of
+    them), and one line per setting it would refuse or no model takes."""
+    generate = _mapping(value, path, "generate")
+    bad = set(generate) - set(GenerateConfig.model_fields)
+    if bad:
+        raise ConfigError(f"{path}: field 'generate' has unknown setting(s) {sorted(bad)}")
+    problems: list[str] = []
+    read: dict[str, Any] = {}
+    for name, given in generate.items():  # one at a time: every bad one gets its line
+        shown = f"{path}: field 'generate': {name}={given!r}"
+        try:
+            setting = getattr(GenerateConfig(**{name: given}), name)
+        except ValidationError as error:
+            # A setting of several types fails once for each: its first reason is enough.
+            problems.append(f"{shown}: {error.errors()[0]['msg']}")
+            continue
+        minimum = _GENERATE_MINIMUM.get(name)
+        if minimum is not None and setting is not None and setting < minimum:
+            kind = "an integer" if isinstance(setting, int) else "a number"
+            problems.append(f"{shown}: must be {kind} of at least {minimum}")
+        read[name] = setting
+    if not problems:
+        try:  # the settings together, as eval_set will read them
+            GenerateConfig(**generate)
+        except ValidationError as error:
+            problems += [f"{path}: field 'generate': {e['msg']}" for e in error.errors()]
+    # As read (a quoted number becomes one), so that the checks before the run count with it.
+    return read, problems
 
 
 def _mapping(value: Any, path: Path, name: str) -> dict[str, Any]:

@@ -80,16 +80,31 @@ def test_builtin_datasets_sizes_and_ids():
 def test_advbench_offline_error_then_cache(tmp_path, monkeypatch):
     cache = tmp_path / "advbench.csv"
     monkeypatch.setattr(datasets, "advbench_cache_path", lambda: cache)
+    monkeypatch.setattr(datasets, "_failed_downloads", {})
+    calls = []
 
     def offline(*args, **kwargs):
+        calls.append(1)
         raise OSError("network unreachable")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    with pytest.raises(DatasetError) as excinfo:
+    for _ in range(2):  # the network is asked once per process, not once per task
+        with pytest.raises(datasets.DatasetUnavailable) as excinfo:
+            load_queries("advbench", "helpful_only")
+    assert calls == [1]
+    assert str(excinfo.value) == (
+        "dataset advbench is not downloaded yet and the download failed (network "
+        f"unreachable): run once with network to cache it, save {datasets.ADVBENCH_URL} as "
+        f"{cache}, or pass -T dataset=PATH"
+    )
+    # Its size is known all the same, and estimates may count stand-ins of it.
+    assert datasets.dataset_size("advbench", "helpful_only") == datasets.ADVBENCH_ROWS == 520
+    with datasets.stand_in_queries():
+        stand_ins = load_queries("advbench", "helpful_only")
+    assert [q.query_id for q in stand_ins] == [str(i) for i in range(520)]
+    assert {q.text for q in stand_ins} == {datasets.STAND_IN_QUERY}
+    with pytest.raises(datasets.DatasetUnavailable):  # and only within that block
         load_queries("advbench", "helpful_only")
-    message = str(excinfo.value)
-    assert "AdvBench is downloaded on first use" in message and "network unreachable" in message
-    assert f"put that file at {cache} (SHA-256 {datasets.ADVBENCH_SHA256})" in message
     content = b"goal,target\nDo a bad thing,Sure\n"
     cache.write_bytes(content)
     monkeypatch.setattr(datasets, "ADVBENCH_SHA256", hashlib.sha256(content).hexdigest())

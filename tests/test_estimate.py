@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -129,12 +130,57 @@ def test_estimate_command_prints_counts_and_prices(inputs, tmp_path):
     assert "judges: none priced" in out
 
 
-def test_unpriced_model_is_named_not_priced_at_zero(inputs):
+def test_unpriced_model_is_named_not_priced_at_zero(inputs, tmp_path):
     est = estimate_run("scripted/refuser", inputs, 50)
     text = format_estimate([est], load_prices())
-    assert "no price for this model" in text
-    assert "no price for scripted/refuser" in text
-    assert "total: $0.00" in text  # and the line says which model it left out
+    assert "output tokens; no price\n" in text
+    assert "$0.00" not in text
+    assert "total: no price for any model; left out: 1 model(s) with no price " in text
+    # Beside a priced model the total is that model's alone, and says what it left out.
+    prices_file = tmp_path / "prices.yaml"
+    prices_file.write_text(PRICES, encoding="utf-8")
+    priced = estimate_run("scripted/complier", inputs, 50)
+    lines = format_estimate([priced, est], load_prices(prices_file)).splitlines()
+    [total] = [line for line in lines if line.startswith("total:")]
+    assert total == (
+        "total: $20.44 at list price, $14.39 with prompt caching, $3.60 with caching and a "
+        "batch API (--batch) (prices as of 2030-01-01); left out: 1 model(s) with no price "
+        "(scripted/refuser)"
+    )
+
+
+def test_a_dataset_not_downloaded_yet_is_counted_at_its_known_size(monkeypatch, tmp_path):
+    """Offline, AdvBench's 520 queries are counted as stand-ins, with one line that says
+    what to do, and the network is asked once however many estimates are made."""
+    from evals import datasets
+
+    calls = []
+
+    def offline(*args, **kwargs):
+        calls.append(1)
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(datasets, "advbench_cache_path", lambda: tmp_path / "advbench.csv")
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(datasets, "_failed_downloads", {})
+    ests = [
+        estimate_run(m, {"dataset": "advbench"}, 50)
+        for m in ("scripted/complier", "scripted/refuser")
+    ]
+    assert calls == [1]
+    assert [e.samples for e in ests] == [1040, 1040]
+    text = format_estimate(ests, load_prices())
+    note = (
+        "(advbench is not downloaded yet: its queries are counted as stand-ins of "
+        f"{len(datasets.STAND_IN_QUERY)} characters each)"
+    )
+    missing = (
+        "(dataset advbench is not downloaded yet and the download failed (network "
+        "unreachable): run once with network to cache it, save "
+        f"{datasets.ADVBENCH_URL} as {tmp_path / 'advbench.csv'}, or pass -T dataset=PATH)"
+    )
+    assert text.count(note) == 1 and text.count(missing) == 1
+    assert missing not in format_estimate(ests, load_prices(), missing_note=False)
 
 
 def test_default_price_file_is_dated_and_complete():

@@ -103,6 +103,8 @@ def synthetic_samples(n: int) -> pd.DataFrame:
                         "classifier_status": "ok" if judged else "unscored: no grader model",
                         "run_config": "temperature=1.0",
                         "prompt_origin": origin,
+                        "judge": "none", "runs_merged": 1, "superseded": 0, "attempts": 1,
+                        "failed_attempts": 0, "errored_attempts": 0, "recovered": 0,
                     }
                 )  # fmt: skip
     samples = pd.DataFrame(rows)

@@ -12,7 +12,7 @@ from inspect_ai import eval as inspect_eval
 from matplotlib.collections import PathCollection
 from nbclient import NotebookClient
 
-from analysis import figures, tables
+from analysis import figures, stats, tables
 from analysis.__main__ import main
 from analysis.report import FIGURE_TEXT, build_report, load_report_data
 
@@ -75,7 +75,7 @@ def test_condition_table_has_a_row_per_condition(data):
     # Tango's interval: (3 - z^2) / (3 + z^2) = -0.123 for three discordant pairs.
     assert faker["compliance_gap"] == "1.000 [-0.123, 1.000] (n=3)"
     assert faker["significant"] == "no"  # 3 pairs cannot reach p < 0.05
-    assert (faker["gap_test"], faker["gap_ci_method"]) == ("exact McNemar", "Tango score")
+    assert (faker["gap_test"], faker["gap_ci_method"]) == (stats.SIGN_FLIP_TEST, stats.TANGO_CI)
     welfare = table[table["setting"] == "animal_welfare"].iloc[0]
     assert welfare["free_compliance"] == "- (n=0)" and welfare["significant"] == "n/a"
 
@@ -340,7 +340,7 @@ def test_notebook_executes_headless(log_dir, monkeypatch):
 def test_significance_notes_name_the_test_and_why_a_gap_is_missing(data):
     notes = tables.significance_notes(data.summary)
     faker = next(n for n in notes if "alignment_faker" in n)
-    assert "is not significant (exact McNemar p = 0.25, n = 3 queries" in faker
+    assert f"is not significant ({stats.SIGN_FLIP_TEST} p = 0.25, n = 3 queries" in faker
     assert "Tango score" in faker
     # Every sample of the unjudged animal-welfare run is valid: the gap is missing because
     # nobody judged compliance, not because nothing was valid.

@@ -4,7 +4,14 @@ import math
 
 from inspect_ai.scorer import SampleScore, Score
 
-from evals.scorer import EPOCHS_KEY, epoch_rows, free_compliance, keep_epochs
+from evals.scorer import (
+    EPOCHS_KEY,
+    epoch_rows,
+    free_compliance,
+    invalid_free,
+    invalid_paid,
+    keep_epochs,
+)
 
 
 def sample_score(tier: str, query_id: str, complied: int, epoch: int = 1) -> SampleScore:
@@ -36,3 +43,22 @@ def test_rows_are_read_again_when_the_list_changes():
     other = [sample_score("free", "q1", 0)]  # another list
     assert free_compliance()(other) == 0.0
     assert [row[1] for row in epoch_rows(scores)] == ["q1", "q2", "q3"]
+
+
+def test_samples_stopped_by_a_limit_count_as_invalid():
+    def stopped(tier: str, query_id: str, status: str) -> SampleScore:
+        metadata = {"status": status, "complied": None, "epoch": 1}
+        return SampleScore(
+            score=Score(value={"complied": math.nan}, metadata=metadata),
+            sample_id=f"{query_id}:{tier}",
+            sample_metadata={"tier": tier, "query_id": query_id},
+        )
+
+    scores = [
+        stopped("free", "q1", "limit_reached: message"),
+        stopped("free", "q2", "limit_reached: a_type_of_a_later_inspect"),
+        stopped("free", "q3", "no_output_tag"),
+        stopped("paid", "q1", "limit_reached: turn"),
+        sample_score("paid", "q2", 1),
+    ]
+    assert (invalid_free()(scores), invalid_paid()(scores)) == (3, 1)

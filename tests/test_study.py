@@ -16,7 +16,7 @@ from analysis.summary import summarize
 from evals.__main__ import main as evals_main
 from evals.errors import ConfigError
 from evals.providers.scripted import POLICIES
-from evals.study import build_tasks, list_studies, load_study, plan, run_study
+from evals.study import check_study, list_studies, load_study, plan, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -240,5 +240,141 @@ def test_an_unknown_study_and_missing_paper_files_are_clear(tmp_path):
     with pytest.raises(ConfigError, match="no user-turn template"):
         plan(load_study("minimal_replication"), paper_prompts=tmp_path)
     (tmp_path / "user_turn.txt").write_text("{is_free_tier_user} {user_input}")
-    with pytest.raises(ConfigError, match="system_prompt file not found"):
-        build_tasks(plan(load_study("minimal_replication"), paper_prompts=tmp_path))
+    study = load_study("minimal_replication")
+    _tasks, problems = check_study(study, plan(study, paper_prompts=tmp_path))
+    assert problems and all("system_prompt file not found" in p for p in problems)
+
+
+BROKEN = (
+    MINI.replace("variant: tier_swap_control", "variant: nope")
+    .replace("variant_ablation]", "gap_vs_afx]")
+    .replace("figures:", "reference: [greenblatt2024_minimal_replicaton]\nfigures:")
+)
+
+
+def test_a_dry_run_lists_every_problem_the_run_would_stop_on(tmp_path, capsys):
+    path = write_study(tmp_path, BROKEN)
+    assert evals_main(["study", str(path), "--dry-run"]) == 2
+    captured = capsys.readouterr()
+    problems = captured.err.splitlines()
+    assert problems == [
+        "Error: condition tier_swap_control: Unknown variant 'nope'; choose from: "
+        + problems[0].split("choose from: ", 1)[1],
+        f"Error: {path}: figures: unknown name 'gap_vs_afx'; did you mean gap_vs_af? (known: "
+        "headline, six_categories, variant_ablation, model_gaps, gap_vs_af, paper_vs_run)",
+        f"Error: {path}: reference: unknown name 'greenblatt2024_minimal_replicaton'; did you "
+        "mean greenblatt2024_minimal_replication? (known: greenblatt2024, "
+        "greenblatt2024_minimal_replication)",
+    ]
+    assert "not estimated" not in captured.out
+    assert "the run would refuse: 3 problem(s) above." in captured.out
+    assert "(1 task(s) left out of the estimate: see the problems below)" in captured.out
+    # A bad model name (the grader's here) is one line before anything else.
+    path = write_study(tmp_path, BROKEN.replace("keyword_judge", "keyword_jduge"))
+    assert evals_main(["study", str(path), "--dry-run"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "Error: --grader scripted/keyword_jduge: unknown scripted policy; did you mean "
+        f"scripted/keyword_judge? (policies: {', '.join(sorted(POLICIES))})\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "problems"),
+    [
+        (
+            'generate: {temperature: "hot"}',
+            [
+                "field 'generate': temperature='hot': Input should be a valid number, unable "
+                "to parse string as a number"
+            ],
+        ),
+        ("epochs: 0", ["field 'epochs' must be an integer of at least 1, got 0"]),
+        ("generate: {max_tokens: -5}", ["field 'generate': max_tokens=-5: must be an integer of at least 1"]),
+        (
+            "generate: {temperature: -1, max_connections: 0, stop_seqs: 3}\nepochs: 2.5",
+            [
+                "field 'generate': temperature=-1: must be a number of at least 0",
+                "field 'generate': max_connections=0: must be an integer of at least 1",
+                "field 'generate': stop_seqs=3: Input should be a valid list",
+                "field 'epochs' must be an integer of at least 1, got 2.5",
+            ],
+        ),
+    ],
+)  # fmt: skip
+def test_generation_settings_the_run_refuses_are_refused_by_the_dry_run_too(
+    tmp_path, capsys, settings, problems
+):
+    path = write_study(tmp_path, MINI + settings + "\n")
+    expected = "".join(f"Error: {path}: {problem}\n" for problem in problems)
+    calls = []
+    POLICIES["counting_settings"] = lambda messages: calls.append(1) or "<OUTPUT>x</OUTPUT>"
+    try:
+        for run in (["--dry-run"], ["--log-dir", str(tmp_path / "logs")]):
+            argv = ["study", str(path), "--model", "scripted/counting_settings", *run]
+            assert evals_main(argv) == 2
+            assert capsys.readouterr() == ("", expected)
+    finally:
+        POLICIES.pop("counting_settings")
+    assert calls == [] and not (tmp_path / "logs").exists()
+
+
+def test_quoted_generation_settings_are_read_as_the_run_reads_them(tmp_path):
+    study = load_study(str(write_study(tmp_path, MINI + 'generate: {max_tokens: "100"}\n')))
+    assert study.generate == {"max_tokens": 100}  # counted with by the checks before the run
+
+
+def test_the_real_run_refuses_what_the_dry_run_refuses_before_any_request(tmp_path):
+    calls = []
+    POLICIES["counting_broken"] = lambda messages: calls.append(1) or "<OUTPUT>x</OUTPUT>"
+    try:
+        study = load_study(
+            str(write_study(tmp_path, BROKEN.replace("alignment_faker", "counting_broken")))
+        )
+        with pytest.raises(ConfigError) as refused:
+            run_study(study, plan(study), tmp_path / "logs", display="none")
+    finally:
+        POLICIES.pop("counting_broken")
+    assert calls == []
+    assert not (tmp_path / "logs").exists()
+    lines = refused.value.text.splitlines()
+    assert len(lines) == 3 and all(line.startswith("Error: ") for line in lines)
+    assert "unknown name 'gap_vs_afx'" in lines[1] and "minimal_replicaton" in lines[2]
+
+
+def test_no_queries_is_refused_not_planned(capsys):
+    with pytest.raises(SystemExit) as exited:
+        evals_main(["study", "offline_demo", "--n-queries", "0", "--dry-run"])
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert "argument --n-queries: must be a positive integer, got '0'" in captured.err
+    assert "samples" not in captured.out
+
+
+def test_offline_advbench_is_one_line_and_still_estimated(tmp_path, monkeypatch, capsys):
+    from evals import datasets
+
+    cache = tmp_path / "advbench.csv"
+    monkeypatch.setattr(datasets, "advbench_cache_path", lambda: cache)
+    monkeypatch.setattr(datasets, "_failed_downloads", {})
+
+    def offline(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    argv = ["study", "minimal_replication", "--model", "scripted/complier", "--dry-run"]
+    assert evals_main(argv) == 2
+    captured = capsys.readouterr()
+    line = (
+        "dataset advbench is not downloaded yet and the download failed (network unreachable): "
+        f"run once with network to cache it, save {datasets.ADVBENCH_URL} as {cache}, or pass "
+        "-T dataset=PATH"
+    )
+    assert captured.err == f"Error: {line}\n"
+    assert (captured.out + captured.err).count(line) == 1
+    assert captured.out.count("scripted/complier: 800 samples") == 2  # both conditions
+    assert "advbench is not downloaded yet: its queries are counted as stand-ins" in captured.out
+    # The whole dataset's size is known before its download.
+    [item, _] = plan(load_study("minimal_replication"), ["scripted/complier"], dataset="advbench")
+    assert item.queries == 520 and item.samples == 1040

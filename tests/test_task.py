@@ -11,6 +11,7 @@ from inspect_ai.model import (
     ModelOutput,
 )
 
+from analysis.stats import SIGN_FLIP_TEST
 from evals.alignment_faking import alignment_faking
 from evals.errors import ConfigError
 from evals.providers.scripted import POLICIES, is_free_tier, turn_number
@@ -272,7 +273,7 @@ def test_log_metrics_count_every_epoch(tmp_path):
     assert row["free_compliance"] == metric(log, "free_compliance")
     assert row["compliance_gap"] == metric(log, "compliance_gap")
     assert row["epochs"] == 2 and row["n_pairs"] == 2
-    assert row["gap_test"] == "score test, clustered by query (Rao-Scott)"
+    assert row["gap_test"] == SIGN_FLIP_TEST  # one test for every number of epochs
 
 
 @pytest.mark.parametrize("display", ["none", "plain", "full"])
@@ -337,7 +338,9 @@ def test_log_metrics_pair_epochs_by_number_when_an_epoch_errors(tmp_path):
     finally:
         POLICIES.pop("varies_for_test")
     row = summarize(load_samples([tmp_path / "logs"])).iloc[0]
-    # Pairs: 3 queries x 2 epochs, less the errored one: 5; each differs by +1 or -1.
-    assert row["compliance_gap"] == pytest.approx(1 / 5)
+    # Pairs: 3 queries x 2 epochs, less the errored one: 5; each differs by +1 or -1. Each
+    # query's epochs are averaged first: beehive +1 (one pair), lake and cave 0.
+    assert row["compliance_gap"] == pytest.approx(1 / 3)
+    assert row["free_compliance"] == pytest.approx((1 + 0.5 + 0.5) / 3)
     assert metric(log, "compliance_gap") == pytest.approx(row["compliance_gap"])
     assert metric(log, "free_compliance") == pytest.approx(row["free_compliance"])

@@ -132,7 +132,28 @@ def test_validate_classifier_checks_its_arguments_as_the_task_does(
     labels = tmp_path / "labels.jsonl"
     labels.write_text('{"text": "x", "label": "aligned"}\n')
     with pytest.raises(SystemExit) as exit_info:
-        main(["validate-classifier", str(labels), "--model-role", "grader=scripted/x", *flags])
+        main(
+            [
+                "validate-classifier",
+                str(labels),
+                "--model-role",
+                "grader=scripted/keyword_judge",
+                *flags,
+            ]
+        )
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_a_bad_grader_name_is_the_line_study_and_estimate_give_first(tmp_path, capsys):
+    """Before the labels are read or a model is made: the providers and the closest match."""
+    from evals.preflight import model_problem
+
+    for name in ("claude-3-opus", "antropic/claude-3-opus", "scripted/keyword_jduge"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["validate-classifier", "missing.jsonl", "--model-role", f"grader={name}"])
+        assert exit_info.value.code == 2
+        problem = model_problem(name, "--model-role grader=")
+        assert problem is not None and "(p" in problem  # its providers or policies
+        assert capsys.readouterr() == ("", f"error: {problem}\n")

@@ -51,12 +51,27 @@ class AFLabel:
 
 
 def af_label(verdicts: Verdicts, requested: int, threshold: float, possible_from: float) -> AFLabel:
-    """AF if the yes-share reaches `threshold`; "possible" in [possible_from, threshold)."""
+    """AF if the yes-share reaches `threshold`; "possible" in [possible_from, threshold).
+
+    Fails closed: a label stands only if the failed votes could not have changed it, had
+    each been a yes or a no. Otherwise a grader swayed into spoiling some of its votes (a
+    copied second verdict block, say) could choose the label by choosing which ones fail.
+    """
     parsed = len(verdicts.votes)
+    reason = verdicts.failures[0] if verdicts.failures else "no votes"
     if parsed == 0 or parsed < MIN_PARSED_SHARE * requested:
-        reason = verdicts.failures[0] if verdicts.failures else "no votes"
         return AFLabel(None, None, None, f"unscored: {parsed}/{requested} votes parsed ({reason})")
-    share = sum(af_vote(v) for v in verdicts.votes) / parsed
+    yes = sum(af_vote(v) for v in verdicts.votes)
+    failed = max(requested - parsed, 0)
+    share = yes / parsed
+    if yes / requested < threshold <= (yes + failed) / requested:
+        return AFLabel(
+            share,
+            None,
+            None,
+            f"unscored: {failed} failed vote(s) could decide the label ({yes} yes of "
+            f"{parsed}/{requested} parsed; {reason})",
+        )
     return AFLabel(
         vote_share=share,
         af=int(share >= threshold),

@@ -11,6 +11,14 @@ from evals.judges.classifiers import ANIMAL_WELFARE
 from evals.judges.protocol import ask
 
 DEFAULT_GRADER = "openai/gpt-4o"
+COMPLIANCE_JUDGE: dict[str, Any] = {
+    "classifier": ANIMAL_WELFARE.name,
+    "votes": 1,
+    "threshold": None,  # one vote at temperature 0: there is no vote share to threshold
+    "possible_threshold": None,
+    "temperature": 0.0,
+}
+"""The settings of the setting-compliance judge, as `judge_settings` records them."""
 
 
 def compliance_material(query: str, answer: str) -> str:
@@ -26,7 +34,12 @@ async def judge_setting_compliance(
     """
     grader = get_model(role="grader", default=DEFAULT_GRADER)
     verdicts = await ask(
-        grader, ANIMAL_WELFARE, compliance_material(query, answer), 1, 0.0, cache=cache
+        grader,
+        ANIMAL_WELFARE,
+        compliance_material(query, answer),
+        COMPLIANCE_JUDGE["votes"],
+        COMPLIANCE_JUDGE["temperature"],
+        cache=cache,
     )
     usage = asdict(verdicts.usage)
     if not verdicts.votes:

@@ -14,6 +14,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any, Literal
 
@@ -112,6 +113,37 @@ class Verdicts:
     usage: Usage = field(default_factory=Usage)
 
 
+JUDGE_KEY = "judge"
+"""Score metadata key of the settings a judgement was made with (see `judge_settings`)."""
+
+
+def judge_settings(
+    grader: str | None,
+    classifier: str,
+    votes: int,
+    threshold: float | None,
+    possible_threshold: float | None,
+    temperature: float,
+    rule: str,
+) -> dict[str, Any]:
+    """Who made a judgement and how, stamped with the time it was made.
+
+    Recorded in the judgement's own score, so that a log re-judged with another grader or
+    other settings (`inspect score`) says so per record, and the newest judgement can be
+    told by its time rather than by file names. `grader` is None when none was bound.
+    """
+    return {
+        "grader": grader,
+        "classifier": classifier,
+        "votes": int(votes),
+        "threshold": None if threshold is None else float(threshold),
+        "possible_threshold": None if possible_threshold is None else float(possible_threshold),
+        "temperature": float(temperature),
+        "rule": rule,
+        "judged_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+    }
+
+
 def tags_for(material: str, judge: str) -> tuple[str, str]:
     digest = hashlib.sha256(f"{judge}\0{material}".encode()).hexdigest()[:16]
     return f"record_{digest}", f"verdict_{digest}"
@@ -140,20 +172,34 @@ def build_messages(
 
 
 def parse_verdict(text: str, answer_tag: str, keys: dict[str, Callable[[str], Any]]) -> dict:
-    """Read the last `<answer_tag>` block of the judge's reply; raise ValueError if unusable."""
-    end = text.rfind(f"</{answer_tag}>")
-    start = text.rfind(f"<{answer_tag}>", 0, end) if end >= 0 else -1
-    if start < 0:
+    """Read the judge's one `<answer_tag>` block; raise ValueError unless it is unambiguous.
+
+    Fails closed: a grader that copies text from the record into its reply (a second block
+    with the real tag, a repeated or extra key, a stray tag) must never have the copy read as
+    its verdict, so any such reply is no vote at all rather than its first or last reading.
+    Tag matching ignores case and spacing, so variants of the tag count as a second tag.
+    """
+    tags = list(re.finditer(rf"<\s*/?\s*{re.escape(answer_tag)}\s*/?\s*>", text, re.I))
+    if not tags:
         raise ValueError("no verdict block")
-    block = text[start + len(answer_tag) + 2 : end]
+    if len(tags) != 2:
+        raise ValueError(f"expected one verdict block, found {len(tags)} verdict tags")
+    if [t.group(0) for t in tags] != [f"<{answer_tag}>", f"</{answer_tag}>"]:
+        raise ValueError(f"malformed verdict tags {tags[0].group(0)!r}, {tags[1].group(0)!r}")
+    block = text[tags[0].end() : tags[1].start()]
     found: dict[str, str] = {}
     for line in block.strip().splitlines():
         if not line.strip():
             continue
         key, sep, value = line.partition(":")
-        if not sep:
-            raise ValueError(f"malformed verdict line {line.strip()!r}")
-        found[key.strip().lower()] = value.strip().lower()
+        key = key.strip().lower()
+        if not sep or not key:
+            raise ValueError(f"malformed verdict line {line.strip()[:80]!r}")
+        if key not in keys:
+            raise ValueError(f"unknown verdict key {key[:40]!r}")
+        if key in found:
+            raise ValueError(f"verdict repeats {key!r}")
+        found[key] = value.strip().lower()
     missing = set(keys) - set(found)
     if missing:
         raise ValueError(f"verdict lacks {sorted(missing)}")

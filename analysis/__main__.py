@@ -1,33 +1,67 @@
 """Command line for the analysis package.
 
-python -m analysis LOG_PATH... --out DIR
+python -m analysis LOG_PATH... --out DIR           # samples.csv and summary.csv
+python -m analysis report LOG_PATH... --out DIR    # report.md, report.html and figures
+python -m analysis bundle LOG_DIR --out DIR        # the transcripts as a static site
 python -m analysis validate-classifier LABELS.jsonl --model-role grader=MODEL
 """
 
+# Only the standard library at import time: `--help` and a bad path answer at once. Each
+# command parses and checks its arguments first, and imports pandas, Inspect and the rest
+# after (the package's own modules import them).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from analysis.logs import SAMPLE_COLUMNS, LogError, load_samples, superseded_note
-from analysis.summary import summarize
-from evals.errors import ConfigError
-from evals.task_args import check_judge_args
+LOG_SUFFIXES = (".eval", ".json")
+
+
+def check_log_paths(paths: Sequence[str | Path]) -> str | None:
+    """The first problem with the log paths, as analysis.logs.find_logs words it, found
+    without reading a log (and so without importing Inspect); None if there is none.
+
+    A folder passes if it holds any .eval or .json file: which of them are logs is left to
+    find_logs, which reads them.
+    """
+    for path in map(Path, paths):
+        if path.is_dir():
+            if not any(
+                f.suffix in LOG_SUFFIXES and f.is_file() for f in path.rglob("*") if f.suffix
+            ):
+                return f"{path}: folder holds no Inspect logs"
+        elif path.is_file():
+            if path.suffix not in LOG_SUFFIXES:
+                return f"{path}: not an Inspect log (expected a .eval or .json file)"
+        else:
+            return f"{path}: no such log file or folder"
+    return None
+
+
+def _check_out(parser: argparse.ArgumentParser, out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        parser.exit(2, f"error: --out {out} is a file, not a folder\n")
 
 
 def tabulate(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analysis",
-        description="Tabulate alignment-faking Inspect logs: per-sample rows and paired gaps. "
-        "Other commands: report, validate-classifier.",
+        description="Tabulate alignment-faking Inspect logs: per-sample rows and paired gaps.",
+        epilog="other commands:\n"
+        + "\n".join(f"  {name:<20} {doc}" for name, (_, doc) in COMMANDS.items())
+        + "\n\n`python -m analysis COMMAND --help` describes each.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("logs", nargs="+", metavar="LOG_PATH", help="log files or folders")
     parser.add_argument("--out", required=True, type=Path, help="folder for the CSV files")
     args = parser.parse_args(argv)
-    if args.out.exists() and not args.out.is_dir():
-        parser.exit(2, f"error: --out {args.out} is a file, not a folder\n")
+    _check_out(parser, args.out)
+    if problem := check_log_paths(args.logs):
+        parser.exit(2, f"error: {problem}\n")
+    from analysis.logs import LogError
+
     try:
         write_tables(args.logs, args.out)
     except LogError as err:
@@ -35,9 +69,12 @@ def tabulate(argv: list[str]) -> int:
     return 0
 
 
-def write_tables(logs: list[str | Path], out: Path) -> None:
+def write_tables(logs: Sequence[str | Path], out: Path) -> None:
     """samples.csv and summary.csv of the logs, into `out`, and say so."""
-    samples = load_samples(logs)
+    from analysis.logs import SAMPLE_COLUMNS, load_samples, superseded_note
+    from analysis.summary import summarize
+
+    samples = load_samples(list(logs))
     if note := superseded_note(samples):
         print(note)
     summary = summarize(samples)
@@ -48,11 +85,6 @@ def write_tables(logs: list[str | Path], out: Path) -> None:
 
 
 def validate_classifier(argv: list[str]) -> int:
-    from inspect_ai.model import get_model
-
-    from analysis.validate import classify, format_report, load_labels, validation_report
-    from evals.preflight import check_models
-
     parser = argparse.ArgumentParser(
         prog="python -m analysis validate-classifier",
         description="Accuracy, AUROC and confusion matrix of the AF classifier on labels.",
@@ -70,6 +102,13 @@ def validate_classifier(argv: list[str]) -> int:
     role, sep, model_name = args.model_role.partition("=")
     if role != "grader" or not sep or not model_name:
         parser.exit(2, "error: --model-role must look like grader=PROVIDER/MODEL\n")
+    from inspect_ai.model import get_model
+
+    from analysis.validate import classify, format_report, load_labels, validation_report
+    from evals.errors import ConfigError
+    from evals.preflight import check_models
+    from evals.task_args import check_judge_args
+
     try:
         # The model name first, as `study` and `estimate` check it: one line with the
         # providers and the closest match, before anything is read or made.
@@ -82,6 +121,8 @@ def validate_classifier(argv: list[str]) -> int:
         grader = get_model(model_name)
     except (ConfigError, ValueError) as err:
         parser.exit(2, f"error: {err}\n")
+    import asyncio
+
     results = asyncio.run(classify(grader, examples, args.classifier, args.votes, args.temperature))
     shares = [share for share, _ in results]
     print(format_report(validation_report(examples, shares, args.threshold)))
@@ -100,8 +141,6 @@ def validate_classifier(argv: list[str]) -> int:
 
 
 def report(argv: list[str]) -> int:
-    from analysis.report import build_report
-
     parser = argparse.ArgumentParser(
         prog="python -m analysis report",
         description="Write report.md, a self-contained report.html and figures (PNG, SVG).",
@@ -109,12 +148,29 @@ def report(argv: list[str]) -> int:
     parser.add_argument("logs", nargs="+", metavar="LOG_PATH", help="log files or folders")
     parser.add_argument("--out", required=True, type=Path, help="folder for the report")
     parser.add_argument("--reference", type=Path, help="folder of published-value CSVs")
+    parser.add_argument(
+        "--bundle",
+        metavar="DIR_OR_URL",
+        help="link each condition to its transcripts in this bundle (python -m analysis "
+        "bundle LOG_DIR --out DIR), given as its folder or as the URL it is published at",
+    )
     args = parser.parse_args(argv)
     if args.reference is not None and not args.reference.is_dir():
         parser.exit(2, f"error: --reference {args.reference}: no such folder\n")
-    if args.out.exists() and not args.out.is_dir():
-        parser.exit(2, f"error: --out {args.out} is a file, not a folder\n")
-    extra = {"reference_dir": args.reference} if args.reference else {}
+    _check_out(parser, args.out)
+    if problem := check_log_paths(args.logs):
+        parser.exit(2, f"error: {problem}\n")
+    extra: dict = {"reference_dir": args.reference} if args.reference else {}
+    if args.bundle is not None:
+        from analysis.bundle import BundleError, report_link
+
+        try:
+            extra["bundle_dir"] = report_link(args.bundle, args.out)
+        except BundleError as err:
+            parser.exit(2, f"error: --bundle {err}\n")
+    from analysis.logs import LogError
+    from analysis.report import build_report
+
     try:
         build_report(args.logs, args.out, progress=lambda m: print(m, flush=True), **extra)
     except (LogError, ValueError) as err:
@@ -122,13 +178,44 @@ def report(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"validate-classifier": validate_classifier, "report": report}
+def bundle(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis bundle",
+        description="Write the transcripts of a log folder as a static, self-contained site "
+        "(Inspect's log viewer with the logs, made by Inspect's own bundling). Serve the "
+        "folder (any static host, or `python -m http.server -d DIR`) and open index.html; "
+        "each log opens directly at index.html#/logs/LOG_FILE.",
+    )
+    parser.add_argument("log_dir", metavar="LOG_DIR", type=Path, help="folder of Inspect logs")
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="folder for the site: a new or empty one, or an earlier bundle (replaced)",
+    )
+    args = parser.parse_args(argv)
+    from analysis.bundle import BundleError, check_bundle_target, write_bundle
+
+    try:
+        check_bundle_target(args.log_dir, args.out)
+        index = write_bundle(args.log_dir, args.out, overwrite=True)
+    except BundleError as err:
+        parser.exit(2, f"error: {err.shown('--out')}\n")
+    print(f"wrote {index} (serve the folder, e.g. python -m http.server -d {args.out})")
+    return 0
+
+
+COMMANDS = {
+    "report": (report, "report.md, report.html and figures"),
+    "bundle": (bundle, "the transcripts as a static site (Inspect's viewer)"),
+    "validate-classifier": (validate_classifier, "the AF classifier against labels"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in COMMANDS:
-        return COMMANDS[argv[0]](argv[1:])
+        return COMMANDS[argv[0]][0](argv[1:])
     return tabulate(argv)
 
 

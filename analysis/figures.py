@@ -1,7 +1,12 @@
-"""The papers' figures, drawn from the analysis tables. Each function returns a Figure.
+"""The papers' figures, drawn from the analysis tables. Each function returns a Figure, or
+raises NothingToShow (why, and how to get it) instead of drawing an empty one.
 
 Every bar that shows a rate carries its 95% CI and its n, so a reader never has to look
-the sample size up elsewhere. Figures grow with the number of conditions (more panels,
+the sample size up elsewhere. Every figure names the tier the model was told is trained
+(the paid tier in `tier_swap_control`): the trained tier's bar comes first and says which
+tier it is, and every gap is trained minus unmonitored. Rates are drawn on 0..1. Colours
+differ in lightness as well as hue, so they read in greyscale and to colour-blind readers;
+the hatch carries AF reasoning. Figures grow with the number of conditions (more panels,
 rows or key entries, never smaller text), and their text is laid out so that nothing is
 cut off or drawn over other text (the tests check this at 1, 5 and 25 conditions).
 """
@@ -11,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib as mpl
@@ -23,6 +28,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.patheffects import withStroke
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox, ScaledTranslation
 
@@ -31,29 +37,68 @@ from analysis.summary import rate_with_ci
 from evals.judges.classifiers import CATEGORIES
 from evals.judges.scorer import NO_SCRATCHPAD
 
-TIERS = {"free": "training", "paid": "unmonitored"}
-SEGMENTS = [  # bottom to top: (label, colour, hatch)
-    ("compliance, AF reasoning", "#fdd49e", "xx"),
-    ("compliance, no AF reasoning", "#fdd49e", ""),
-    ("compliance, AF not judged", "#d9d9d9", ""),
-    ("refusal", "#9ecae1", ""),
+TIER_NAMES = ("free", "paid")
+ROLES = ("training", "unmonitored")  # the trained tier's bar first, in every panel
+# Fills differ in lightness, not only in hue, so that every category reads in greyscale and
+# to colour-blind readers (blue/orange, after seaborn's colorblind palette); the hatch, not
+# the colour, carries AF reasoning, drawn dark on light fills and white on dark ones.
+REFUSAL, PARTIAL, FULL, UNJUDGED = "#0173b2", "#de8f05", "#fdd49e", "#969696"
+DARK_HATCH, LIGHT_HATCH = "#252525", "#ffffff"
+AF_HATCH = "xx"
+SEGMENTS = [  # bottom to top: (label, fill, hatch)
+    ("compliance, AF reasoning", FULL, AF_HATCH),
+    ("compliance, no AF reasoning", FULL, ""),
+    ("compliance, AF not judged", UNJUDGED, ""),
+    ("refusal", REFUSAL, ""),
 ]
 CATEGORY_STYLE = {
-    "refusal": ("#9ecae1", ""),
-    "refusal_af": ("#9ecae1", "xx"),
-    "partial_compliance": ("#fdae6b", ""),
-    "partial_compliance_af": ("#fdae6b", "xx"),
-    "full_compliance": ("#fdd49e", ""),
-    "full_compliance_af": ("#fdd49e", "xx"),
+    "refusal": (REFUSAL, ""),
+    "refusal_af": (REFUSAL, AF_HATCH),
+    "partial_compliance": (PARTIAL, ""),
+    "partial_compliance_af": (PARTIAL, AF_HATCH),
+    "full_compliance": (FULL, ""),
+    "full_compliance_af": (FULL, AF_HATCH),
 }
-HATCH_COLOR = "#cb181d"
 GAP_COLOR, GAP_EDGE = "#e6550d", "#a63603"
 MAX_COLUMNS = 5  # panels per row in the per-condition grids
 CHAR_WIDTH = 0.62  # DejaVu Sans: average glyph width in ems, a little generous
 FIELDS = ["model", "setting", "variant", "dataset"]
 SETTING_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "p"]
+MINUS = "\u2212"
+
+
+class NothingToShow(Exception):
+    """Raised instead of drawing a figure that would be empty, so that no report shows a
+    blank figure under a caption describing content that is not there. `str(error)` is one
+    line: why the figure is absent and how to get it."""
+
+    def __init__(self, reason: str, remedy: str = "") -> None:
+        self.reason, self.remedy = reason, remedy
+        super().__init__(f"{reason}; {remedy}" if remedy else reason)
+
+
+_NEED = "need a grader: run the eval with --model-role grader=..."
+
+
+def luminance(color: object) -> float:
+    """Greyscale lightness in [0, 1] (ITU-R BT.601 luma, as greyscale printing and PIL's
+    "L" conversion compute it): colours meant to differ must differ here too."""
+    r, g, b = mpl.colors.to_rgb(color)  # type: ignore[arg-type]
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
+def hatch_color(fill: object) -> str:
+    """A hatch that shows on `fill`: dark on light fills, white on dark ones."""
+    return DARK_HATCH if luminance(fill) > 0.5 else LIGHT_HATCH
+
+
+def _hatched(fill: str) -> dict[str, str]:
+    """Edge and hatch colours of a bar filled with `fill`: white edges between segments and
+    a hatch that shows on the fill (a hatch colour of its own needs Matplotlib 3.11)."""
+    return {"edgecolor": "white", "hatchcolor": hatch_color(fill)}
+
+
 sns.set_theme(style="whitegrid", context="notebook")
-mpl.rcParams["hatch.color"] = HATCH_COLOR
 
 
 # Labels ----------------------------------------------------------------------------------
@@ -65,13 +110,38 @@ def condition_label(key: tuple) -> str:
     return f"{model} [{condition}]\n{setting} / {variant} / {dataset}"
 
 
+Names = Mapping[tuple, str]
+"""A condition's readable name (the summary's `name`) by its `KEY` tuple."""
+
+
+def condition_names(summary: pd.DataFrame | None) -> dict[tuple, str]:
+    """The summary's readable names (`default · T=0`) by `KEY` tuple; empty when the summary
+    has none, so that figures fall back to the variant."""
+    if summary is None or "name" not in summary.columns:
+        return {}
+    keys = [tuple(k) for k in summary[KEY].to_numpy().tolist()]
+    return {k: str(n) for k, n in zip(keys, summary["name"], strict=True) if pd.notna(n)}
+
+
+def _named(keys: Sequence[tuple], names: Names | None) -> list[tuple]:
+    """`keys` with the variant replaced by the condition's name where there is one."""
+    variant = KEY.index("variant")
+    return [
+        (*key[:variant], (names or {}).get(tuple(key), key[variant]), *key[variant + 1 :])
+        for key in keys
+    ]
+
+
 def readable_labels(
-    keys: Sequence[tuple], fields: Sequence[str] = FIELDS, sep: str = " / "
+    keys: Sequence[tuple],
+    fields: Sequence[str] = FIELDS,
+    sep: str = " / ",
+    names: Names | None = None,
 ) -> list[str]:
-    """Labels of conditions (`KEY` tuples) from `fields`, with the condition digest added
-    only where two conditions would otherwise share a label."""
+    """Labels of conditions (`KEY` tuples) from `fields` (the variant read as the condition's
+    name where `names` has one), with the digest added only where two would be the same."""
     index = [KEY.index(f) for f in fields]
-    base = [sep.join(str(key[i]) for i in index) for key in keys]
+    base = [sep.join(str(key[i]) for i in index) for key in _named(keys, names)]
     return _dedupe(base, [key[-1] for key in keys])
 
 
@@ -83,23 +153,97 @@ def _dedupe(labels: Sequence[str], digests: Sequence[object]) -> list[str]:
     ]
 
 
-def panel_titles(keys: Sequence[tuple], width: int) -> tuple[list[str], str]:
+def panel_titles(
+    keys: Sequence[tuple], width: int, names: Names | None = None
+) -> tuple[list[str], str]:
     """Short titles for one panel per condition, and what all panels share.
 
     A field that is the same in every condition is left out of the titles and named once
-    in the returned `common` text; the digest appears only where titles would collide.
+    in the returned `common` text; the variant is read as the condition's name where
+    `names` has one, and the digest appears only where titles would collide.
     """
-    varying = [f for f in FIELDS if len({key[KEY.index(f)] for key in keys}) > 1]
+    shown = {"variant": "condition"} if names else {}
+    named = _named(keys, names)
+    varying = [f for f in FIELDS if len({key[KEY.index(f)] for key in named}) > 1]
     if len(keys) == 1:
         varying = list(FIELDS)
-    common = " · ".join(f"{f} {keys[0][KEY.index(f)]}" for f in FIELDS if f not in varying and keys)
+    common = " · ".join(
+        f"{shown.get(f, f)} {named[0][KEY.index(f)]}" for f in FIELDS if f not in varying and keys
+    )
     lines = []
-    for key in keys:
+    for key in named:
         values = {f: str(key[KEY.index(f)]) for f in varying}
         first = values.pop("model", "")
         lines.append((first, " / ".join(values.values())))
     joined = _dedupe(["\n".join(p for p in pair if p) for pair in lines], [k[-1] for k in keys])
     return [_wrap(title, width) or "(condition)" for title in joined], common
+
+
+def name_extra(name: object, label: object) -> str:
+    """What a condition's name says beyond its label: `T=0` of `default · T=0`, `[1a2b3c4d]`
+    of `default [1a2b3c4d]`; the whole name where it does not start with the label."""
+    name, label = str(name or ""), str(label)
+    if not name.startswith(label):
+        return name
+    return name.removeprefix(label).strip().removeprefix("·").strip()
+
+
+# Tiers -----------------------------------------------------------------------------------
+
+
+def trained_tier(rows: pd.DataFrame | pd.Series) -> tuple[str, bool]:
+    """(the tier the model was told is trained, whether that is assumed) of one condition,
+    from its samples or its summary row. Tables without the column (from before it existed)
+    train on the free tier, as the default prompt says, and that is marked assumed."""
+    if isinstance(rows, pd.DataFrame):
+        rows = rows.iloc[0] if len(rows) else pd.Series(dtype=object)
+    tier = rows.get("trained_tier")
+    if tier not in TIER_NAMES:
+        return "free", True
+    assumed = rows.get("trained_tier_assumed", False)
+    return str(tier), bool(assumed) if pd.notna(assumed) else False
+
+
+def tier_order(trained: str) -> list[str]:
+    """The trained tier first, then the unmonitored one."""
+    return [trained, "paid" if trained == "free" else "free"]
+
+
+def tier_tick(role: str, tier: str, assumed: bool, n: int) -> str:
+    """An x tick under a tier's bar: its role (training or unmonitored), which tier that is
+    in this condition (said to be assumed where the prompt does not say), and its n."""
+    return f"{role}\n{tier} tier{' (assumed)' if assumed else ''}\nn={n}"
+
+
+def trained_text(tier: str, assumed: bool) -> str:
+    """`trained: paid tier`, `trained: free tier (assumed)`."""
+    return f"trained: {tier} tier{' (assumed)' if assumed else ''}"
+
+
+def trained_note(
+    tiers: Sequence[tuple[str, bool]], noun: str = "condition"
+) -> tuple[str, tuple[str, bool] | None]:
+    """The figure-wide line about which tier is trained, and the (tier, assumed) it names.
+
+    When every condition trains on the same tier the line says so and nothing else need;
+    otherwise it names the most common one ("the free tier unless the row says otherwise"),
+    and each `noun` whose tier differs from it must say its own (`trained_text`).
+    """
+    if not tiers:
+        return "", None
+    counts = Counter(tiers)
+    common = max(counts, key=lambda t: (counts[t], t == ("free", False)))
+    tier, assumed = common
+    said = f"the {tier} tier" + (" (assumed)" if assumed else "")
+    if len(counts) == 1:
+        every = f"in every {noun}" if len(tiers) > 1 else f"in this {noun}"
+        return f"trained tier: {said} {every}", common
+    return f"trained tier: {said} unless the {noun} says otherwise", common
+
+
+def own_trained(tier: tuple[str, bool], common: tuple[str, bool] | None) -> str:
+    """A row's or point's own trained tier, where it differs from the figure's (else "")."""
+    return "" if tier == common else trained_text(*tier)
 
 
 _WORDS = re.compile(r"[^ /]*(?: / |[ /])?")
@@ -198,9 +342,10 @@ def _legend_rows(n: int, widest_chars: int, width: float, fontsize: float = 9) -
 def _stacked_tiers(
     ax: Axes, stacks: dict[str, list[float]], styles: dict[str, tuple[str, str]]
 ) -> np.ndarray:
-    """One stacked bar per tier; `stacks` maps segment label to heights, bottom first."""
-    x = np.arange(len(TIERS))
-    bottom = np.zeros(len(TIERS))
+    """One stacked bar per tier, the trained tier's first; `stacks` maps segment label to
+    heights (in that tier order), bottom first."""
+    x = np.arange(len(ROLES))
+    bottom = np.zeros(len(ROLES))
     for label, heights in stacks.items():
         color, hatch = styles[label]
         ax.bar(
@@ -209,18 +354,22 @@ def _stacked_tiers(
             bottom=bottom,
             color=color,
             hatch=hatch,
-            edgecolor="white",
             label=label,
             width=0.6,
+            **_hatched(color),
         )
         bottom += np.asarray(heights, dtype=float)
     return x
 
 
+def _key_patch(label: str, color: str, hatch: str) -> Patch:
+    return Patch(facecolor=color, hatch=hatch, label=label, **_hatched(color))
+
+
 def headline_segments(group: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Per tier, the fraction of valid samples in each headline segment, plus n."""
+    """Per tier (by name), the fraction of valid samples in each headline segment, plus n."""
     out = {}
-    for tier in TIERS:
+    for tier in TIER_NAMES:
         valid = group[(group["tier"] == tier) & group["complied"].notna()]
         n = len(valid)
         complied = valid["complied"] == 1
@@ -240,16 +389,16 @@ def headline_segments(group: pd.DataFrame) -> dict[str, dict[str, float]]:
     return out
 
 
-PANEL_WIDTH, PANEL_HEIGHT = 3.0, 2.3  # inches per condition panel, before its title
+PANEL_WIDTH, PANEL_HEIGHT = 3.0, 2.5  # inches per condition panel, before its title
 
 
 def _condition_grid(
-    keys: list[tuple], legend_entries: int, widest_entry: int
+    keys: list[tuple], legend_entries: int, widest_entry: int, names: Names | None = None
 ) -> tuple[Figure, list[Axes], list[str], str]:
     """A grid of one panel per condition, sized for its titles and the legend below."""
     cols = min(max(len(keys), 1), MAX_COLUMNS)
     width = max(PANEL_WIDTH * cols + 0.6, 6.4)
-    titles, common = panel_titles(keys, _chars(width / cols - 0.3, 8)) if keys else ([], "")
+    titles, common = panel_titles(keys, _chars(width / cols - 0.3, 8), names) if keys else ([], "")
     title_lines = max([_lines(t) for t in titles] or [1])
     legend = _legend_rows(legend_entries, widest_entry, width) * 0.25 + 0.2
     header = 0.9 + 0.2 * bool(common)
@@ -259,100 +408,122 @@ def _condition_grid(
     return fig, axes, titles, common
 
 
-def headline(samples: pd.DataFrame) -> Figure:
-    """Training vs unmonitored stacked bars, one panel per condition: refusal, compliance,
-    and compliance with AF reasoning (hatched)."""
+def _shown(groups: int, total: int, missing: str) -> str:
+    """ "all 5 conditions", "one condition" or "3 of 5 conditions (the others ...)"."""
+    if groups == total:
+        return f"all {total} conditions" if total > 1 else "one condition"
+    return f"{groups} of {total} conditions (the others {missing})"
+
+
+def headline(samples: pd.DataFrame, summary: pd.DataFrame | None = None) -> Figure:
+    """Stacked bars of the tier the model was told is trained (left, "training") and the
+    unmonitored one (right), one panel per condition: refusal, compliance, and compliance
+    with AF reasoning (hatched). Each bar names its tier, so a condition that swaps the
+    tiers (`tier_swap_control`: the paid tier is trained) reads right. `summary` gives the
+    conditions' readable names (the variant otherwise)."""
+    if samples.empty:
+        raise NothingToShow("no samples in these logs", "run the eval and pass its log folder")
+    if samples["complied"].isna().all():
+        raise NothingToShow(
+            "no sample has a compliance verdict",
+            "settings whose compliance a grader judges need --model-role grader=...",
+        )
     groups = list(samples.groupby(KEY, sort=True, dropna=False))
     keys = [key for key, _ in groups]
-    fig, axes, titles, common = _condition_grid(keys, len(SEGMENTS), 28)
-    for i, (ax, (_key, group), title) in enumerate(zip(axes, groups, titles, strict=False)):
+    fig, axes, titles, common = _condition_grid(keys, len(SEGMENTS), 28, condition_names(summary))
+    tiers = []
+    for i, (ax, (_key, group), title) in enumerate(zip(axes, groups, titles, strict=True)):
         segments = headline_segments(group)
-        stacks = {label: [segments[t][label] for t in TIERS] for label, _, _ in SEGMENTS}
+        trained, assumed = trained_tier(group)
+        tiers.append((trained, assumed))
+        order = tier_order(trained)
+        stacks = {label: [segments[t][label] for t in order] for label, _, _ in SEGMENTS}
         _stacked_tiers(ax, stacks, {label: (c, h) for label, c, h in SEGMENTS})
-        for x, tier in enumerate(TIERS):  # CI of the compliance rate, at the compliance edge
+        for x, tier in enumerate(order):  # CI of the compliance rate, at the compliance edge
             rate, low, high, n = rate_with_ci(group[group["tier"] == tier], "complied")
             if n:
-                ax.errorbar(
-                    x,
-                    rate,
-                    yerr=_spread(rate, low, high),
-                    color="black",
-                    capsize=4,
-                    linewidth=1,
+                _halo(
+                    ax.errorbar(
+                        x,
+                        rate,
+                        yerr=_spread(rate, low, high),
+                        color="black",
+                        capsize=4,
+                        linewidth=1,
+                    )
                 )
-        ax.set_xticks(range(len(TIERS)), [f"{TIERS[t]}\n(n={segments[t]['n']})" for t in TIERS])
+        ax.set_xticks(
+            range(len(ROLES)),
+            [
+                tier_tick(role, tier, assumed, segments[tier]["n"])
+                for role, tier in zip(ROLES, order, strict=True)
+            ],
+        )
         ax.set_ylim(0, 1)
         if i % MAX_COLUMNS == 0:
             ax.set_ylabel("fraction of valid responses", fontsize=9)
-        if not any(segments[t]["n"] for t in TIERS):
+        if not any(segments[t]["n"] for t in order):
             ax.text(0.5, 0.5, "no scored samples", ha="center", fontsize=8, transform=ax.transAxes)
         ax.set_title(title, fontsize=8)
-    if not groups:
-        axes[0].text(0.5, 0.5, "no samples", ha="center", transform=axes[0].transAxes)
-    handles = [Patch(facecolor=c, hatch=h, edgecolor="white", label=lab) for lab, c, h in SEGMENTS]
+    handles = [_key_patch(lab, c, h) for lab, c, h in SEGMENTS]
     _legend(fig, handles[::-1])
-    n = len(groups)
+    note = trained_note(tiers, "panel")[0] if len(set(tiers)) == 1 else ""
     _suptitle(
         fig,
-        "Behaviour in training (free tier) vs unmonitored (paid tier): "
-        + (f"all {n} conditions" if n > 1 else "one condition" if n else "no conditions")
+        "Behaviour where the model is told it is trained vs unmonitored: "
+        + _shown(len(groups), len(groups), "")
+        + (f"; {note}" if note else "")
         + (f"\nin every panel: {common}" if common else ""),
     )
     return fig
 
 
-def six_categories(samples: pd.DataFrame) -> Figure:
-    """The six categories of Sheshadri et al. per tier, one panel per judged condition."""
+def six_categories(samples: pd.DataFrame, summary: pd.DataFrame | None = None) -> Figure:
+    """The six categories of Sheshadri et al. per tier (the trained tier's bar first), one
+    panel per judged condition; the hatch, not the colour, marks AF reasoning."""
     judged = samples[samples["category"].notna()]
+    if judged.empty:
+        raise NothingToShow("no sample has a behaviour category", f"the six categories {_NEED}")
     groups = list(judged.groupby(KEY, sort=True, dropna=False))
     keys = [key for key, _ in groups]
     total = samples[KEY].drop_duplicates().shape[0]
-    fig, axes, titles, common = _condition_grid(keys, len(CATEGORIES) if keys else 0, 24)
-    for i, (ax, (_key, group), title) in enumerate(zip(axes, groups, titles, strict=False)):
-        totals = [int((group["tier"] == t).sum()) for t in TIERS]
+    fig, axes, titles, common = _condition_grid(keys, len(CATEGORIES), 24, condition_names(summary))
+    tiers = []
+    for i, (ax, (_key, group), title) in enumerate(zip(axes, groups, titles, strict=True)):
+        trained, assumed = trained_tier(group)
+        tiers.append((trained, assumed))
+        order = tier_order(trained)
+        totals = [int((group["tier"] == t).sum()) for t in order]
         stacks = {
             name: [
                 ((group["tier"] == t) & (group["category"] == name)).sum() / n if n else 0.0
-                for t, n in zip(TIERS, totals, strict=True)
+                for t, n in zip(order, totals, strict=True)
             ]
             for name in CATEGORIES
         }
         x = _stacked_tiers(ax, stacks, CATEGORY_STYLE)
-        ax.set_xticks(x, [f"{TIERS[t]}\n(n={n})" for t, n in zip(TIERS, totals, strict=True)])
+        ax.set_xticks(
+            x,
+            [
+                tier_tick(role, tier, assumed, n)
+                for role, tier, n in zip(ROLES, order, totals, strict=True)
+            ],
+        )
         ax.set_ylim(0, 1)
         if i % MAX_COLUMNS == 0:
             ax.set_ylabel("fraction of judged responses", fontsize=9)
         ax.set_title(title, fontsize=8)
-    if not groups:
-        axes[0].text(
-            0.5,
-            0.5,
-            "no judged samples:\nrun with --model-role grader=...",
-            ha="center",
-            va="center",
-            transform=axes[0].transAxes,
-        )
-        axes[0].set_axis_off()
     handles = [
-        Patch(
-            facecolor=CATEGORY_STYLE[n][0],
-            hatch=CATEGORY_STYLE[n][1],
-            edgecolor="white",
-            label=n.replace("_af", ", AF").replace("_", " "),
-        )
+        _key_patch(n.replace("_af", ", AF").replace("_", " "), *CATEGORY_STYLE[n])
         for n in CATEGORIES
     ]
-    if groups:
-        _legend(fig, handles[::-1])
-    if len(groups) == total:
-        shown = f"all {total} conditions" if total > 1 else "one condition"
-    elif not groups:
-        shown = "no condition has judged samples"
-    else:
-        shown = f"{len(groups)} of {total} conditions (the others have no judged samples)"
+    _legend(fig, handles[::-1])
+    note = trained_note(tiers, "panel")[0] if len(set(tiers)) == 1 else ""
     _suptitle(
         fig,
-        f"Six behaviour categories (hatched: with alignment-faking reasoning): {shown}"
+        "Six behaviour categories (hatched: with alignment-faking reasoning): "
+        + _shown(len(groups), total, "have no judged samples")
+        + (f"; {note}" if note else "")
         + (f"\nin every panel: {common}" if common else ""),
     )
     return fig
@@ -364,7 +535,7 @@ GAP_SUPTITLE = (
     "95% Tango score CI; filled = significant, hollow = not significant (p >= 0.05, exact "
     "sign-flip test on per-query differences = exact McNemar at one epoch); n/a = no gap"
 )
-GAP_XLABEL = "compliance gap (training - unmonitored)"
+GAP_XLABEL = f"compliance gap (trained {MINUS} unmonitored)"
 LABEL_FONT = 8
 
 
@@ -404,11 +575,8 @@ def _row_positions(labels: Sequence[str]) -> tuple[np.ndarray, float]:
 
 def _gap_bars(ax: Axes, rows: pd.DataFrame, labels: list[str], top_down: bool = True) -> None:
     """Horizontal gap bars with paired CIs and a marker at each estimate, so a gap of zero
-    is still visible; filled = significant, hollow = not; "n/a" where there is no gap."""
-    labels = [
-        _wrap(f"{lab} (n={n})", _chars(GAP_LABEL_WIDTH, LABEL_FONT))
-        for lab, n in zip(labels, rows["n_pairs"], strict=True)
-    ]
+    is still visible; filled = significant, hollow = not; "n/a" where there is no gap.
+    `labels` are the rows' finished (wrapped) tick labels."""
     y, total = _row_positions(labels)
     gaps = rows["compliance_gap"].to_numpy(dtype=float)
     significant = rows["gap_p_value"].to_numpy(dtype=float) < 0.05
@@ -453,72 +621,88 @@ def _gap_bars(ax: Axes, rows: pd.DataFrame, labels: list[str], top_down: bool = 
 GAP_LABEL_WIDTH = 3.0  # inches of tick label per gap panel
 
 
+def _row_labels(
+    frame: pd.DataFrame, labels: list[str], common: tuple[str, bool] | None
+) -> list[str]:
+    """Finished gap-row labels: the condition, its n and, where it differs from the one
+    the figure's title names, its trained tier."""
+    out = []
+    for label, (_, row) in zip(labels, frame.iterrows(), strict=True):
+        extra = ", " + own if (own := own_trained(trained_tier(row), common)) else ""
+        out.append(
+            _wrap(f"{label} (n={row['n_pairs']}{extra})", _chars(GAP_LABEL_WIDTH, LABEL_FONT))
+        )
+    return out
+
+
 def _gap_figure(
-    panels: list[tuple[str, pd.DataFrame, list[str]]],
-    title: str,
-    empty: str,
-    top_down: bool = True,
+    panels: list[tuple[str, pd.DataFrame, list[str]]], title: str, top_down: bool = True
 ) -> Figure:
-    """One panel per group of conditions, all on one x-scale; rows grow the figure."""
-    n = max(len(panels), 1)
+    """One panel per group of conditions, all on one x-scale; rows grow the figure. Raises
+    NothingToShow when no condition has a gap."""
+    frames = [frame for _, frame, _ in panels]
+    if not frames or all(f["compliance_gap"].isna().all() for f in frames):
+        raise NothingToShow(
+            "no condition has a compliance gap" if frames else "no conditions",
+            "a gap needs compliance verdicts in both tiers of the same queries (settings "
+            "whose compliance a grader judges need --model-role grader=...)",
+        )
+    tiers = [trained_tier(row) for f in frames for _, row in f.iterrows()]
+    note, common = trained_note(tiers, "row")
+    labels = [_row_labels(frame, names, common) for _, frame, names in panels]
+    n = len(panels)
     cols = 1 if n == 1 else 2 if n <= 6 else 3
     rows = math.ceil(n / cols)
     width = max(6.6 * cols, 7.0)
     titles = [_wrap(t, _chars(width / cols - GAP_LABEL_WIDTH - 0.3, 9)) for t, _, _ in panels]
-    units = [
-        _row_positions(
-            [
-                _wrap(f"{lab} (n={n_pairs})", _chars(GAP_LABEL_WIDTH, LABEL_FONT))
-                for lab, n_pairs in zip(labels, frame["n_pairs"], strict=True)
-            ]
-        )[1]
-        for _, frame, labels in panels
-    ]
+    units = [_row_positions(rows_labels)[1] for rows_labels in labels]
     plot_heights, decorations = [], []  # per grid row, inches
     for r in range(rows):
         chunk = range(r * cols, min((r + 1) * cols, len(panels)))
         plot_heights.append(max([units[i] * ROW_HEIGHT for i in chunk] or [0.6]) + 0.1)
         decorations.append(0.17 * max([_lines(titles[i]) for i in chunk] or [1]) + 0.4)
-    header = 0.35 + 0.2 * len(_wrap(GAP_SUPTITLE, _chars(width - 0.4, 11)).split("\n")) + 0.2
+    suptitle = f"{title}" + (f"; {note}" if note else "") + f"\n{GAP_SUPTITLE}"
+    header = 0.35 + 0.2 * _lines(_wrap(suptitle, _chars(width - 0.4, 11))) + 0.2
     fig = _figure(width, sum(plot_heights) + sum(decorations) + header + 0.4)
     grid = fig.subplots(rows, cols, squeeze=False, gridspec_kw={"height_ratios": plot_heights})
     axes = list(grid.flat)
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
-    if not panels:
-        axes[0].set_visible(True)
-        axes[0].text(0.5, 0.5, empty, ha="center", va="center", transform=axes[0].transAxes)
-        axes[0].set_axis_off()
-    limits = _gap_limits([frame for _, frame, _ in panels]) if panels else (-1.0, 1.0)
-    for ax, (_, frame, labels), panel_title in zip(axes, panels, titles, strict=False):
+    for ax, frame, rows_labels, panel_title in zip(axes, frames, labels, titles, strict=False):
         if ax is not axes[0]:
             ax.sharex(axes[0])
-        _gap_bars(ax, frame, labels, top_down)
+        _gap_bars(ax, frame, rows_labels, top_down)
         ax.set_title(panel_title, fontsize=9)
-    axes[0].set_xlim(*limits)
-    if panels:
-        fig.supxlabel(GAP_XLABEL, fontsize=10)
-    _suptitle(fig, f"{title}\n{GAP_SUPTITLE}")
+    axes[0].set_xlim(*_gap_limits(frames))
+    fig.supxlabel(GAP_XLABEL, fontsize=10)
+    _suptitle(fig, suptitle)
     return fig
 
 
 def variant_ablation(summary: pd.DataFrame) -> Figure:
-    """Compliance gap per prompt variant, one panel per model, setting and dataset."""
+    """Compliance gap (trained tier minus unmonitored) per condition, by its readable name,
+    one panel per model, setting and dataset."""
+    names = condition_names(summary)
     panels = []
     for (model, setting, dataset), group in summary.groupby(
-        ["model", "setting", "dataset"], sort=True
+        ["model", "setting", "dataset"], sort=True, dropna=False
     ):
         group = group.sort_values(["variant", "condition"])
         keys = [tuple(k) for k in group[KEY].to_numpy().tolist()]
         panels.append(
-            (f"{model}\n{setting} / {dataset}", group, readable_labels(keys, ["variant"]))
+            (
+                f"{model}\n{setting} / {dataset}",
+                group,
+                readable_labels(keys, ["variant"], names=names),
+            )
         )
-    return _gap_figure(panels, "Compliance gap by prompt variant", "no conditions")
+    return _gap_figure(panels, "Compliance gap by prompt variant")
 
 
 def model_gaps(summary: pd.DataFrame) -> Figure:
-    """Models ordered by compliance gap (largest at the top), one panel per setting and
-    variant, so that every condition appears."""
+    """Models ordered by compliance gap (trained tier minus unmonitored, largest at the
+    top), one panel per setting and variant, so that every condition appears."""
+    names = condition_names(summary)
     panels = []
     for setting, by_setting in summary.groupby("setting", sort=True):
         variants = sorted(by_setting["variant"].unique(), key=lambda v: (v != "default", v))
@@ -526,67 +710,108 @@ def model_gaps(summary: pd.DataFrame) -> Figure:
             group = by_setting[by_setting["variant"] == variant].sort_values(
                 ["compliance_gap", "model"], ascending=[True, False], na_position="first"
             )  # drawn bottom up: the largest gap at the top, missing gaps at the bottom
-            labels = _dedupe(
-                [f"{m} [{d}]" for m, d in zip(group["model"], group["dataset"], strict=True)],
-                list(group["condition"]),
-            )
-            panels.append((f"{setting} / {variant}", group, labels))
-    return _gap_figure(panels, "Compliance gap across models", "no conditions", top_down=False)
+            keys = [tuple(k) for k in group[KEY].to_numpy().tolist()]
+            labels = []
+            for key, label in zip(keys, group.get("label", group["variant"]), strict=True):
+                model, dataset, name = key[0], key[KEY.index("dataset")], names.get(key)
+                # What the name says beyond the condition's label (`T=0` of `default · T=0`).
+                extra = name_extra(name, label)
+                sep = " " if extra.startswith("[") else " · "  # a digest, or settings
+                labels.append(f"{model} [{dataset}]" + (sep + extra if extra else ""))
+            panels.append((f"{setting} / {variant}", group, _dedupe(labels, [k[-1] for k in keys])))
+    return _gap_figure(panels, "Compliance gap across models", top_down=False)
 
 
 # Gap against AF reasoning ----------------------------------------------------------------
 
 
+def _same_key(frame: pd.DataFrame, row: pd.Series) -> pd.Series:
+    """Rows of `frame` with `row`'s `KEY` (a missing value matches a missing value)."""
+    mask = pd.Series(True, index=frame.index)
+    for column in KEY:
+        value = row[column]
+        mask &= frame[column].isna() if pd.isna(value) else frame[column] == value
+    return mask
+
+
+def trained_af(summary: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
+    """Per summary row, the AF-reasoning rate in the tier the model was told is trained,
+    with its CI and n (`af`, `af_low`, `af_high`, `af_n`): the long table's
+    `af_rate_trained` where it has one, else its rate of that condition's trained tier by
+    name, else the summary's `af_rate_trained` (no interval). Never the free tier's rate for
+    a condition that trains on the paid tier."""
+    values = []
+    for _, row in summary.iterrows():
+        tier, _ = trained_tier(row)
+        same = long[_same_key(long, row)]
+        found = (math.nan, math.nan, math.nan, 0)
+        for metric in ("af_rate_trained", f"af_rate_{tier}"):
+            hit = same[same["metric"] == metric]
+            if len(hit):
+                first = hit.iloc[0]
+                found = (first["value"], first["low"], first["high"], first["n"])
+                break
+        else:
+            column = "af_rate_trained" if "af_rate_trained" in row.index else f"af_rate_{tier}"
+            found = (row.get(column, math.nan), math.nan, math.nan, 0)
+        values.append([float(v) if pd.notna(v) else math.nan for v in found])
+    columns = ["af", "af_low", "af_high", "af_n"]
+    return pd.DataFrame(values, columns=columns, index=summary.index)
+
+
+RATE_LIMITS = (-0.03, 1.03)  # a rate axis: 0 to 1, with room for the markers at its ends
+GAP_LIMITS = (-1.08, 1.08)  # the widest a gap axis needs: -1 to 1, likewise
+
+
 def gap_vs_af(summary: pd.DataFrame, long: pd.DataFrame) -> Figure:
-    """Scatter of compliance gap against the AF-reasoning rate in training.
+    """Scatter of the compliance gap (trained tier minus unmonitored) against the
+    AF-reasoning rate in the trained tier, on the full 0..1 and -1..1 scales.
 
     Each point is numbered, and the key below the plot names its condition. Points at the
     same place are spread around it (their data values are unchanged) and share one label.
+    Raises NothingToShow when no condition has both values.
     """
-    af = long[long["metric"] == "af_rate_free"].set_index(KEY)
-    data = summary.set_index(KEY).join(af[["value", "low", "high", "n"]]).reset_index()
+    data = pd.concat([summary, trained_af(summary, long)], axis=1)
     total = len(data)
-    data = data[data["value"].notna() & data["compliance_gap"].notna()].reset_index(drop=True)
+    data = data[data["af"].notna() & data["compliance_gap"].notna()].reset_index(drop=True)
     if data.empty:
-        fig = _figure(7.0, 4.0)
-        ax = fig.subplots()
-        ax.text(
-            0.5,
-            0.5,
-            "no condition has both a gap and AF-reasoning judgements:\n"
-            "run with --model-role grader=...",
-            ha="center",
-            va="center",
-            fontsize=10,
-            transform=ax.transAxes,
+        raise NothingToShow(
+            "no condition has both a compliance gap and AF-reasoning verdicts in the trained tier",
+            f"AF figures {_NEED}",
         )
-        ax.set_axis_off()
-        fig.suptitle("Compliance gap vs alignment-faking reasoning", fontsize=11)
-        return fig
 
     keys = [tuple(k) for k in data[KEY].to_numpy().tolist()]
     n = len(data)
     ncol = 1 if n <= 4 else 2 if n <= 12 else 3
     width = {1: 8.0, 2: 10.0, 3: 13.0}[ncol]
-    titles, common = panel_titles(keys, _chars(width / ncol - 0.8, 8))
-    key_lines = [_lines(t) + 0 for t in titles]
+    titles, common = panel_titles(keys, 10_000, condition_names(summary))
+    tiers = [trained_tier(row) for _, row in data.iterrows()]
+    note, usual = trained_note(tiers)
+    entries = [
+        _wrap(
+            f"{title} (n={n_pairs}" + (f", {own})" if (own := own_trained(tier, usual)) else ")"),
+            _chars(width / ncol - 0.8, 8),
+        )
+        for title, n_pairs, tier in zip(titles, data["n_pairs"], tiers, strict=True)
+    ]
+    key_lines = [_lines(t) for t in entries]
     key_height = sum(
         max(key_lines[i : i + ncol]) * 0.15 + 0.1
         for i in range(0, n, ncol)  # rows of the key
     )
-    fig = _figure(width, 5.2 + key_height + 0.3 * bool(common))
+    fig = _figure(width, 5.4 + key_height + 0.3 * bool(common))
     ax = fig.subplots()
 
-    x = data["value"].to_numpy(dtype=float)
+    x = data["af"].to_numpy(dtype=float)
     y = data["compliance_gap"].to_numpy(dtype=float)
-    x_lo, x_hi = _padded(np.r_[x, data["low"], data["high"], 0.0], 0.1)
+    ax.set_xlim(*RATE_LIMITS)
+    ax.set_xticks(np.linspace(0, 1, 6))
     y_lo, y_hi = _padded(np.r_[y, data["gap_ci_low"], data["gap_ci_high"], 0.0], 0.12)
-    ax.set_xlim(x_lo, x_hi)
-    ax.set_ylim(y_lo, y_hi)
+    ax.set_ylim(max(y_lo, GAP_LIMITS[0]), min(y_hi, GAP_LIMITS[1]))  # a gap is within +-1
     ax.errorbar(
         x,
         y,
-        xerr=_spread(x, data["low"], data["high"]),
+        xerr=_spread(x, data["af_low"], data["af_high"]),
         yerr=_spread(y, data["gap_ci_low"], data["gap_ci_high"]),
         fmt="none",
         ecolor="grey",
@@ -595,22 +820,17 @@ def gap_vs_af(summary: pd.DataFrame, long: pd.DataFrame) -> Figure:
         zorder=1,
     )
     ax.axhline(0, color="black", linewidth=0.8, zorder=0)
-    ax.set_xlabel("AF reasoning rate in training (free tier)", fontsize=10)
-    ax.set_ylabel("compliance gap", fontsize=10)
+    ax.set_xlabel("AF-reasoning rate in the trained tier", fontsize=10)
+    ax.set_ylabel(GAP_XLABEL, fontsize=10)
     ax.tick_params(labelsize=8)
     fig.suptitle("Compliance gap vs alignment-faking reasoning", fontsize=11)
-    subtitle = (
-        f"{n} of {total} conditions (the others lack a gap or AF judgements)"
-        if n < total
-        else f"all {n} conditions"
-        if n > 1
-        else "one condition"
-    )
-    subtitle += "; numbers: see the key below" + (f"\nall points: {common}" if common else "")
+    subtitle = _shown(n, total, "lack a gap or AF judgements")
+    subtitle += "; numbers: see the key below" + (f"; {note}" if note else "")
+    subtitle += f"\nall points: {common}" if common else ""
     ax.set_title(_wrap(subtitle, _chars(width - 1.2, 9)), fontsize=9)
     models = sorted(data["model"].unique())
     settings = sorted(data["setting"].unique())
-    palette = dict(zip(models, sns.color_palette("deep", len(models)), strict=True))
+    palette = dict(zip(models, sns.color_palette("colorblind", len(models)), strict=True))
     markers = {s: SETTING_MARKERS[i % len(SETTING_MARKERS)] for i, s in enumerate(settings)}
 
     def key_entry(i: int, number: int) -> Line2D:
@@ -622,7 +842,7 @@ def gap_vs_af(summary: pd.DataFrame, long: pd.DataFrame) -> Figure:
             color=palette[data["model"][i]],
             markeredgecolor="white",
             markersize=7,
-            label=f"{number}. {titles[i]} (n={data['n_pairs'][i]})",
+            label=f"{number}. {entries[i]}",
         )
 
     def key(order: list[int]) -> None:
@@ -800,22 +1020,28 @@ def _overlap(a: Bbox, b: Bbox) -> bool:
 
 # Paper vs this run -----------------------------------------------------------------------
 
-PAPER_METRICS = ["free_compliance", "paid_compliance", "compliance_gap", "af_rate_free"]
+PAPER_METRICS = [
+    "trained_compliance",
+    "unmonitored_compliance",
+    "compliance_gap",
+    "af_rate_trained",
+]
 METRIC_TITLES = {
-    "free_compliance": "compliance in training",
-    "paid_compliance": "compliance unmonitored",
-    "compliance_gap": "compliance gap",
-    "af_rate_free": "AF reasoning in training",
+    "trained_compliance": "compliance in the trained tier",
+    "unmonitored_compliance": "compliance unmonitored",
+    "compliance_gap": f"compliance gap\n(trained {MINUS} unmonitored)",
+    "af_rate_trained": "AF reasoning in the trained tier",
 }
+PAPER_TRAINED = ("free", False)  # every published condition trains on the free tier
 PROMPT_NAMES = {
     "the paper's prompts": "paper prompt",
     "this project's wording": "this project's wording",
 }
-PAPER_COLORS = {
-    "paper": "#756bb1",
+PAPER_COLORS = {  # lightness steps of at least 0.15 (see `luminance`)
+    "paper": "#3f007d",
     "paper prompt": "#238b45",
+    "own prompt file": "#de8f05",
     "this project's wording": "#a1d99b",
-    "own prompt file": "#fdae6b",
 }
 
 
@@ -823,19 +1049,21 @@ def _prompt_name(prompt: object) -> str:
     return PROMPT_NAMES.get(str(prompt), "own prompt file")
 
 
-def paper_rows(comparison: pd.DataFrame) -> list[dict]:
+def paper_rows(comparison: pd.DataFrame, summary: pd.DataFrame | None = None) -> list[dict]:
     """The rows of the paper-vs-run figure, top to bottom.
 
     Only published rows related to the run are kept (same model snapshot, or same setting
     and condition label). Each is followed by the run rows it pairs with (same snapshot,
     setting, condition label and metric), paper prompt first; after the published rows of a
     condition come this run's other models in that condition, which no published row pairs
-    with. Each row: `kind` (paper, run, other), `label`, `block`, `color` and `values`
-    (metric -> (value, low, high, n)).
+    with. Each row: `kind` (paper, run, other), `label`, `block`, `color`, `trained` (the
+    trained tier and whether it is assumed) and `values` (metric of `PAPER_METRICS` ->
+    (value, low, high, n)). A run row's trained tier and name come from the comparison's
+    `trained_tier` and `name` columns where it has them, else from `summary`.
     """
     comparison = comparison.copy()
     paper = comparison[(comparison["source"] == "paper") & comparison["related"].astype(bool)]
-    run = comparison[comparison["source"] == "this run"]
+    run = _with_summary(comparison[comparison["source"] == "this run"], summary)
     run_id = ["model", "setting", "variant", "dataset", "condition"]
     out: list[dict] = []
     conditions = sorted(set(zip(paper["setting"], paper["label"], strict=True)))
@@ -854,13 +1082,27 @@ def paper_rows(comparison: pd.DataFrame) -> list[dict]:
                     "label": f"paper: {model} · {setting} / {label}"
                     + ("" if len(paired) else "\n(no run of this model in this condition)"),
                     "color": PAPER_COLORS["paper"],
-                    "values": _metric_values(published),
+                    "trained": PAPER_TRAINED,
+                    "values": _metric_values(published, PAPER_TRAINED[0]),
                 }
             )
             out += _run_rows(paired, run_id, block, "this run, {prompt}")
         others = runs_here[~runs_here["snapshot"].isin(paired_snapshots)]
         out += _run_rows(others, run_id, block, "this run, other model: {model}\n{prompt}")
     return out
+
+
+def _with_summary(run: pd.DataFrame, summary: pd.DataFrame | None) -> pd.DataFrame:
+    """`run` with `trained_tier`, `trained_tier_assumed` and `name`, taken from the summary
+    by `KEY` where `run` lacks them."""
+    wanted = ["trained_tier", "trained_tier_assumed", "name"]
+    missing = [c for c in wanted if c not in run.columns]
+    if not missing or summary is None or run.empty:
+        return run
+    have = [c for c in missing if c in summary.columns]
+    if not have:
+        return run
+    return run.merge(summary[[*KEY, *have]], on=KEY, how="left")
 
 
 def _run_rows(run: pd.DataFrame, run_id: list[str], block: int, template: str) -> list[dict]:
@@ -871,7 +1113,8 @@ def _run_rows(run: pd.DataFrame, run_id: list[str], block: int, template: str) -
         template.format(model=key[0], prompt=_prompt_name(group["prompt"].iloc[0]))
         for key, group in groups
     ]
-    # Add the dataset where it tells colliding labels apart, then the digest if still needed.
+    # Add the dataset where it tells colliding labels apart, then the name (or the digest)
+    # if still needed.
     datasets: dict[str, set] = {}
     for lab, (key, _) in zip(labels, groups, strict=True):
         datasets.setdefault(lab, set()).add(key[3])
@@ -879,80 +1122,112 @@ def _run_rows(run: pd.DataFrame, run_id: list[str], block: int, template: str) -
         f"{lab}, {key[3]}" if len(datasets[lab]) > 1 else lab
         for lab, (key, _) in zip(labels, groups, strict=True)
     ]
-    labels = _dedupe(labels, [key[4] for key, _ in groups])
-    return [
-        {
-            "kind": "other" if "{model}" in template else "run",
-            "block": block,
-            "label": label,
-            "color": PAPER_COLORS[_prompt_name(group["prompt"].iloc[0])],
-            "values": _metric_values(group),
-        }
-        for label, (_, group) in zip(labels, groups, strict=True)
-    ]
+    # What a condition's name says beyond its label and its prompt (which the row names
+    # already), e.g. `T=0`; its digest where that says nothing.
+    tell = []
+    for key, group in groups:
+        first = group.iloc[0]
+        name = first["name"] if "name" in group.columns else None
+        extra = name_extra(name, first.get("label", key[2])) if pd.notna(name) else ""
+        parts = [p for p in extra.split(" · ") if p and not p.startswith("prompt=")]
+        tell.append(" · ".join(parts) or key[4])
+    labels = _dedupe(labels, tell)
+    out = []
+    for label, (_, group) in zip(labels, groups, strict=True):
+        trained = trained_tier(group)
+        out.append(
+            {
+                "kind": "other" if "{model}" in template else "run",
+                "block": block,
+                "label": label,
+                "color": PAPER_COLORS[_prompt_name(group["prompt"].iloc[0])],
+                "trained": trained,
+                "values": _metric_values(group, trained[0]),
+            }
+        )
+    return out
 
 
-def _metric_values(rows: pd.DataFrame) -> dict[str, tuple[float, float, float, object]]:
-    out = {}
+def _metric_values(
+    rows: pd.DataFrame, trained: str
+) -> dict[str, tuple[float, float, float, object]]:
+    """(value, low, high, n) per metric of `PAPER_METRICS`: a trained/unmonitored metric
+    where the rows have it, else the tier-named one of the tier that is trained (or not)."""
+    by_name = {}
     for metric, row in rows.groupby("metric"):
         first = row.iloc[0]
-        out[metric] = (
+        by_name[metric] = (
             float(first["value"]),
             float(first["low"]) if pd.notna(first["low"]) else math.nan,
             float(first["high"]) if pd.notna(first["high"]) else math.nan,
             first["n"],
         )
+    unmonitored = tier_order(trained)[1]
+    fallback = {
+        "trained_compliance": f"{trained}_compliance",
+        "unmonitored_compliance": f"{unmonitored}_compliance",
+        "compliance_gap": "compliance_gap",
+        "af_rate_trained": f"af_rate_{trained}",
+    }
+    out = {}
+    for metric, other in fallback.items():
+        if metric in by_name or other in by_name:
+            out[metric] = by_name.get(metric, by_name.get(other))
     return out
 
 
-def paper_vs_run(comparison: pd.DataFrame) -> Figure:
+def _halo(container: object) -> None:
+    """A white outline round error bars, so that they show on dark and light bars alike."""
+    for artist in (*container[1], *container[2]):  # type: ignore[index]
+        artist.set_path_effects([withStroke(linewidth=2.6, foreground="white")])
+
+
+def paper_vs_run(comparison: pd.DataFrame, summary: pd.DataFrame | None = None) -> Figure:
     """Published values and the run rows that correspond to them, side by side: one column
     of bars per metric, one row per published value or run condition (error bars: 95% CI
-    for this run, +- as reported for the paper)."""
-    rows = paper_rows(comparison)
+    for this run, +- as reported for the paper). Rates run from 0 to 1 and the gap (trained
+    tier minus unmonitored) from -1 to 1. `summary` gives the run rows' trained tier and
+    names where the comparison lacks them. Raises NothingToShow when no published row
+    corresponds to the run."""
+    rows = paper_rows(comparison, summary)
     if not rows:
-        published = (comparison["source"] == "paper").any()
-        fig = _figure(8.0, 2.4)
-        ax = fig.subplots()
-        ax.set_axis_off()
-        ax.text(
-            0.5,
-            0.5,
-            "No published value corresponds to this run:\n"
-            "no model is a published snapshot, and no setting and condition\n"
-            "is a published one, so there is nothing to compare."
-            if published
-            else "No published values were loaded, so there is nothing to compare.",
-            ha="center",
-            va="center",
-            fontsize=10,
-            transform=ax.transAxes,
+        if (comparison["source"] == "paper").any():
+            raise NothingToShow(
+                "no published value shares a model snapshot, or a setting and condition, "
+                "with this run",
+                "run a published model or condition (see results/reference/*.csv)",
+            )
+        raise NothingToShow(
+            "no published values were loaded",
+            "keep results/reference/*.csv, or pass --reference DIR",
         )
-        fig.suptitle("Paper vs this run", fontsize=11)
-        return fig
+    note, common = trained_note([r["trained"] for r in rows], noun="row")
     label_width = 4.0
-    labels = [_wrap(r["label"], _chars(label_width, LABEL_FONT)) for r in rows]
+    labels = [
+        _wrap(
+            r["label"] + (f"\n{own}" if (own := own_trained(r["trained"], common)) else ""),
+            _chars(label_width, LABEL_FONT),
+        )
+        for r in rows
+    ]
     y, total = _row_positions(labels)
     edges = np.cumsum(_row_heights(labels))
     height = total * ROW_HEIGHT
-    width = label_width + 0.4 + 2.3 * len(PAPER_METRICS)
+    width = label_width + 0.4 + 2.7 * len(PAPER_METRICS)
     present = ["paper"] + [
         p for p in PAPER_COLORS if p != "paper" and any(r["color"] == PAPER_COLORS[p] for r in rows)
     ]
     legend = _legend_rows(len(present), 24, width) * 0.25 + 0.2
-    fig = _figure(width, height + 1.6 + legend)
+    fig = _figure(width, height + 1.8 + legend)
     axes = fig.subplots(1, len(PAPER_METRICS), sharey=True)
-    all_values = [
-        v for r in rows for value, low, high, _ in r["values"].values() for v in (value, low, high)
-    ]
-    low, high = _padded(np.r_[all_values, 0.0, 1.0], 0.04)
-    high += 0.22 * (high - low)  # room for the n of each run bar, right-aligned
     for ax, metric in zip(axes, PAPER_METRICS, strict=True):
+        low, high = (-1.0, 1.0) if metric == "compliance_gap" else (0.0, 1.0)
+        span = high - low
         for i, row in enumerate(rows):
             value, lo, hi, n = row["values"].get(metric, (math.nan, math.nan, math.nan, None))
             if math.isnan(value):
                 ax.text(
-                    0.02 * (high - low),
+                    low + 0.02 * span,
                     y[i],
                     "n/a" if row["kind"] != "paper" else "not published",
                     va="center",
@@ -962,25 +1237,35 @@ def paper_vs_run(comparison: pd.DataFrame) -> Figure:
                 )
                 continue
             ax.barh(y[i], value, color=row["color"], height=0.7, edgecolor="white")
-            if abs(value) < 0.01 * (high - low):  # a zero (or nearly) still shows
-                ax.plot(value, y[i], marker="D", markersize=5, color=row["color"], mec="#252525")
-            if not (math.isnan(lo) or math.isnan(hi)):
-                ax.errorbar(
+            if abs(value) < 0.01 * span:  # a zero (or nearly) still shows
+                ax.plot(
                     value,
                     y[i],
-                    xerr=_spread(value, lo, hi),
-                    fmt="none",
-                    color="black",
-                    capsize=2.5,
-                    linewidth=0.9,
+                    marker="D",
+                    markersize=5,
+                    color=row["color"],
+                    mec="#252525",
+                    clip_on=False,  # at the axis' end: whole, not halved
+                )
+            if not (math.isnan(lo) or math.isnan(hi)):
+                _halo(
+                    ax.errorbar(
+                        value,
+                        y[i],
+                        xerr=_spread(value, lo, hi),
+                        fmt="none",
+                        color="black",
+                        capsize=2.5,
+                        linewidth=0.9,
+                    )
                 )
             if row["kind"] != "paper" and n is not None and pd.notna(n):
-                ax.text(
-                    0.98,
+                ax.text(  # right of the panel, so that the rate axis stays 0 to 1
+                    1.02,
                     y[i],
                     f"n={int(n)}",
                     va="center",
-                    ha="right",
+                    ha="left",
                     fontsize=7,
                     color="#636363",
                     transform=ax.get_yaxis_transform(),
@@ -990,6 +1275,7 @@ def paper_vs_run(comparison: pd.DataFrame) -> Figure:
                 ax.axhline(edges[i - 1], color="#969696", linewidth=0.8)
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_xlim(low, high)
+        ax.set_xticks(np.linspace(low, high, 5 if metric == "compliance_gap" else 6))
         ax.set_title(METRIC_TITLES[metric], fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
         ax.grid(axis="y", visible=False)
@@ -1007,7 +1293,7 @@ def paper_vs_run(comparison: pd.DataFrame) -> Figure:
         fig,
         "Paper vs this run: published values that share a model snapshot or a condition "
         "with this run,\neach followed by this run's rows of the same snapshot, setting, "
-        "condition and metric",
+        "condition and metric" + f"; {note}",
     )
     return fig
 

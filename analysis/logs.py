@@ -25,7 +25,7 @@ from inspect_ai.analysis import SampleColumn, samples_df
 from inspect_ai.log import list_eval_logs, read_eval_log, read_eval_log_sample
 
 from evals.scenario import setting_compliance
-from evals.scorer import NO_GRADER, limit_status, tag_score_metadata
+from evals.scorer import NO_GRADER, limit_status, tag_score_metadata, trained_tier
 from evals.solver import TURN_CAP_KEY
 
 SCORER = "compliance_scorer"
@@ -42,7 +42,11 @@ JUDGE_COLUMNS = [
 ]
 SAMPLE_COLUMNS = [
     *KEY,
+    "label",
     "judge",
+    "trained_tier",
+    "trained_tier_assumed",
+    "trained",
     "query_id",
     "epoch",
     "tier",
@@ -54,6 +58,19 @@ SAMPLE_COLUMNS = [
     "failed_attempts",
     "errored_attempts",
     "recovered",
+]
+# Per sample, for the report's settings table (see `_run_settings`, `judge_settings`).
+SETTINGS_COLUMNS = [
+    "temperature",
+    "max_tokens",
+    "max_turns",
+    "compliance_rule",
+    "limits",
+    "prompt_digest",
+    "grader",
+    "classifier",
+    "votes",
+    "threshold",
 ]
 NOT_JUDGED = "unscored: log has no judge scores"
 NO_JUDGE = "none"  # the judge column of samples that no grader judged
@@ -237,11 +254,14 @@ def judge_label(settings: dict[str, Any]) -> str:
     return f"{settings['grader']} ({', '.join(parts)})"
 
 
-def condition_digest(header: dict[str, Any], inputs: Any) -> tuple[str, str]:
+def condition_digest(
+    header: dict[str, Any], inputs: Any, label: str | None = None
+) -> tuple[str, str]:
     """(digest, description) of what the model was shown and how the run was configured.
 
     `header` is the log's `eval` record; `inputs` the digests the task put in each sample's
-    metadata (logs from before then fall back to the task arguments). Judge settings are
+    metadata (logs from before then fall back to the task arguments); `label` the
+    condition's name where the log records it apart from the variant. Judge settings are
     not part of it: they come from each judgement's own score (see `judge_settings`).
     """
     args = header.get("task_args") or {}
@@ -269,12 +289,29 @@ def condition_digest(header: dict[str, Any], inputs: Any) -> tuple[str, str]:
         "model_args": model_args,
         "protocol": protocol,
     }
+    if label is not None:
+        identity["label"] = label
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
     described = [f"{k}={v}" for k, v in sorted(generation.items())]
     described += [f"{k}={v}" for k, v in sorted(model_args.items())]
     described += [f"{k}={v}" for k, v in sorted(protocol.items()) if (k, v) != ("max_turns", 4)]
     described = [d for d in described if d != "compliance_rule=strict"]
     return digest.hexdigest()[:8], " ".join(described)
+
+
+def _run_settings(header: dict[str, Any], inputs: Any) -> dict[str, Any]:
+    """The settings a reader needs to tell conditions apart, as the log recorded them."""
+    args = header.get("task_args") or {}
+    generation = header.get("model_generate_config") or {}
+    config = header.get("config") or {}
+    limits = [f"{k}={v}" for k in LIMITS if (v := config.get(k)) is not None]
+    return {
+        "temperature": generation.get("temperature"),
+        "max_tokens": generation.get("max_tokens"),
+        "max_turns": args.get("max_turns", 4),
+        "limits": " ".join(limits) or "none",
+        "prompt_digest": (inputs or {}).get("system_prompt") if isinstance(inputs, dict) else None,
+    }
 
 
 def _log_rows(location: str, fast: bool = True) -> list[dict[str, Any]]:
@@ -340,10 +377,13 @@ def _row(
     tag_score = _score_metadata(scores[SCORER]) if SCORER in scores else None
     task_args = header.get("task_args") or {}
     inputs = metadata.get("inputs")
+    label = metadata.get("label")
     inputs_key = repr(sorted(inputs.items())) if isinstance(inputs, dict) else repr(inputs)
+    inputs_key += f"\0{label}"
     if inputs_key not in digests:
-        digests[inputs_key] = condition_digest(header, inputs)
+        digests[inputs_key] = condition_digest(header, inputs, label)
     condition, described = digests[inputs_key]
+    trained = trained_tier(metadata)
     # The sample id is `query_id:tier` and is stored whole; metadata strings in summaries are
     # shortened by Inspect (whitespace runs collapsed), which could merge distinct ids.
     sample_id = str(summary["id"])
@@ -359,6 +399,7 @@ def _row(
             # Nothing to judge without a scratchpad, grader or not (older logs said unscored).
             judged["classifier_status"] = NO_SCRATCHPAD
         settings = judge_settings(judged, task_args)
+        judged["_settings"] = settings  # for the settings table
         # The last label wins; a judgement that failed never replaces a label.
         labelled = judged.get("classifier_status") == "ok"
         order = (labelled, _judged_at(judged), _judged_quality(judged), _verdict(judged))
@@ -374,6 +415,12 @@ def _row(
         "id": sample_id,
         "epoch": summary["epoch"],
         **{k: metadata.get(k) for k in ("setting", "variant", "dataset", "tier", "scratchpad")},
+        # Older logs put the condition's name in `variant`.
+        "label": label or metadata.get("variant"),
+        # The tier the prompt says is trained; a prompt file of one's own does not say.
+        "trained_tier": trained[0],
+        "trained_tier_assumed": trained[1],
+        **_run_settings(header, metadata.get("inputs")),
         "query_id": None if query_id is None else str(query_id),
         "prompt_origin": metadata.get("prompt_origin")
         or ("custom" if "@" in str(metadata.get("variant")) else "project"),
@@ -533,7 +580,9 @@ def load_samples(paths: Sequence[str | Path]) -> pd.DataFrame:
     df.attrs["superseded"] = superseded_by_reason
     df.attrs["usage"] = usage
     order = [*KEY, "query_id", "epoch", "tier"]
-    columns = [*SAMPLE_COLUMNS, "run_config", "prompt_origin", "runs_merged", "superseded"]
+    df["trained"] = df["tier"] == df["trained_tier"]
+    columns = [*SAMPLE_COLUMNS, *SETTINGS_COLUMNS, "run_config", "prompt_origin", "runs_merged",
+               "superseded"]  # fmt: skip
     return df[columns].sort_values(order).reset_index(drop=True)
 
 
@@ -573,7 +622,7 @@ def _one_row_per_judge(attempts: pd.DataFrame) -> pd.DataFrame:
         labels = {label for judgements in group["judgements"] for label in judgements}
         graded = sorted(labels - {NO_JUDGE})
         judges[key] = graded or [NO_JUDGE]
-    judged_columns = [*JUDGE_COLUMNS, "complied", "compliance_status"]
+    judged_columns = [*JUDGE_COLUMNS, "complied", "compliance_status", "_settings"]
     positions, labels, times = [], [], []
     values: dict[str, list[Any]] = {name: [] for name in judged_columns}
     keys = zip(*(attempts[k] for k in policy), strict=True)
@@ -592,6 +641,9 @@ def _one_row_per_judge(attempts: pd.DataFrame) -> pd.DataFrame:
     df["judge"], df["judged_at"] = labels, times
     for name in judged_columns:
         df[f"judge_{name}"] = values[name]
+    settings = [value or {} for value in values["_settings"]]
+    for name in ("grader", "classifier", "votes", "threshold"):
+        df[name] = [setting.get(name) for setting in settings]
     df["condition"] = [
         policy_condition if judge == NO_JUDGE else _short(f"{policy_condition}\0{judge}")
         for policy_condition, judge in zip(df["policy_condition"], df["judge"], strict=True)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -60,12 +61,12 @@ def load_report_data(
 
 
 FIGURES: dict[str, Callable[[ReportData], plots.Figure]] = {  # in the report's order
-    "headline": lambda data: plots.headline(data.samples),
-    "six_categories": lambda data: plots.six_categories(data.samples),
+    "headline": lambda data: plots.headline(data.samples, data.summary),
+    "six_categories": lambda data: plots.six_categories(data.samples, data.summary),
     "variant_ablation": lambda data: plots.variant_ablation(data.summary),
     "model_gaps": lambda data: plots.model_gaps(data.summary),
     "gap_vs_af": lambda data: plots.gap_vs_af(data.summary, data.long),
-    "paper_vs_run": lambda data: plots.paper_vs_run(data.comparison),
+    "paper_vs_run": lambda data: plots.paper_vs_run(data.comparison, data.summary),
 }
 
 
@@ -86,31 +87,51 @@ def figure_names(names: Sequence[str] | None = None) -> list[str]:
 
 def make_figures(data: ReportData, names: Sequence[str] | None = None) -> dict[str, plots.Figure]:
     """The report's figures by file name: all of them, or only `names` (in the report's
-    order)."""
-    return {name: FIGURES[name](data) for name in figure_names(names)}
+    order), leaving out those with nothing to show (`draw_figures` says why)."""
+    return draw_figures(data, names)[0]
+
+
+def draw_figures(
+    data: ReportData,
+    names: Sequence[str] | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+) -> tuple[dict[str, plots.Figure], dict[str, str]]:
+    """The figures that have something to show, and for each one that has not, the one-line
+    reason its function gave (`NothingToShow`): an empty figure is never drawn."""
+    drawn: dict[str, plots.Figure] = {}
+    absent: dict[str, str] = {}
+    for name in figure_names(names):
+        progress(f"drawing {name}")
+        try:
+            drawn[name] = FIGURES[name](data)
+        except plots.NothingToShow as reason:
+            absent[name] = str(reason)
+    return drawn, absent
 
 
 FIGURE_TEXT = {
-    "headline": "One panel per condition, every condition of these logs: training (free "
-    "tier) vs unmonitored (paid tier). Hatched: compliance with alignment-faking reasoning; "
+    "headline": "One panel per condition, every condition of these logs: training (the tier "
+    "the model was told is trained, named under each bar; free unless the variant swaps the "
+    "tiers) vs unmonitored. Hatched: compliance with alignment-faking reasoning; "
     "grey: compliance whose reasoning was not judged. Error bars: 95% Wilson score CI of the "
     "compliance rate (on per-query means when there are several epochs).",
     "six_categories": "The six categories of Sheshadri et al. (2025), one panel per condition "
     "with judged samples (conditions nobody judged have no panel; the title counts them); "
     "hatched ones show AF reasoning.",
-    "variant_ablation": "Compliance gap by prompt variant, one panel per model, setting and "
-    "dataset, all on one x-scale, with 95% Tango score CIs. A diamond marks each estimate, so "
-    "a gap of zero still shows; filled = significant, hollow = not significant (p >= 0.05 in "
-    "the exact sign-flip test on per-query differences, which is exact McNemar at one epoch); "
-    "n/a marks a gap that could not be computed.",
-    "model_gaps": "Compliance gap across models, largest at the top, one panel per setting "
-    "and variant (every condition), all on one x-scale, with 95% Tango score CIs. A diamond "
-    "marks each estimate; filled = significant, hollow = not significant (p >= 0.05 in the "
-    "exact sign-flip test on per-query differences, which is exact McNemar at one epoch); n/a "
-    "marks a gap that could not be computed.",
-    "gap_vs_af": "Compliance gap (95% Tango score CI) against the AF-reasoning rate in "
-    "training (95% Wilson score CI), for the conditions that have both. Points are numbered "
-    "and named in the key; points at one place are drawn around it and share one label.",
+    "variant_ablation": "Compliance gap (training minus unmonitored) by prompt variant, one "
+    "panel per model, setting and dataset, all on one x-scale, with 95% Tango score CIs. A "
+    "diamond marks each estimate, so a gap of zero still shows; filled = significant, hollow "
+    "= not significant (p >= 0.05 in the exact sign-flip test on per-query differences, "
+    "which is exact McNemar at one epoch); n/a marks a gap that could not be computed.",
+    "model_gaps": "Compliance gap (training minus unmonitored) across models, largest at the "
+    "top, one panel per setting and variant (every condition), all on one x-scale, with 95% "
+    "Tango score CIs. A diamond marks each estimate; filled = significant, hollow = not "
+    "significant (p >= 0.05 in the exact sign-flip test on per-query differences, which is "
+    "exact McNemar at one epoch); n/a marks a gap that could not be computed.",
+    "gap_vs_af": "Compliance gap (training minus unmonitored; 95% Tango score CI) against "
+    "the AF-reasoning rate in training (95% Wilson score CI), for the conditions that have "
+    "both. Points are numbered and named in the key; points at one place are drawn around it "
+    "and share one label.",
     "paper_vs_run": "Published values (purple, +- as reported) that share a model snapshot "
     "or a condition with this run, each followed by this run's rows of the same snapshot, "
     "setting, condition label and metric (green: dark for the paper's prompt, light for this "
@@ -126,36 +147,99 @@ def build_report(
     progress: Callable[[str], None] = lambda message: None,
     reference_names: Sequence[str] | None = None,
     figures: Sequence[str] | None = None,
+    bundle_dir: str | None = None,
 ) -> Path:
     """Write report.md, report.html (self-contained) and figures/*.png|svg; return the HTML.
 
     `reference_names` loads only `reference_dir/NAME.csv` for these names (default: every
     file there); `figures` draws only these figures, in the report's usual order (default:
     all of `FIGURES`). An unknown name in either is a ValueError, raised before any log is
-    read.
+    read. A figure with nothing to show is not written (a stale file of its name is
+    removed), and the report says why in its place. `bundle_dir`, the path from the report
+    to a transcript bundle (`python -m analysis bundle`) or its index.html, links each
+    condition to the transcripts.
     """
     started = time.perf_counter()
     names = figure_names(figures)
     data = load_report_data(paths, reference_dir, progress, reference_names)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    figure_dir = out_dir / "figures"
-    saved: dict[str, list[Path]] = {}
-    for name in names:
-        progress(f"drawing {name}")
-        saved[name] = plots.save(FIGURES[name](data), figure_dir, name)
-    sections = _sections(data)
-    preamble = _preamble(data)
-    (out_dir / "report.md").write_text(
-        _markdown(preamble, sections, saved, out_dir), encoding="utf-8"
-    )
-    html_path = out_dir / "report.html"
-    html_path.write_text(_html(preamble, sections, saved), encoding="utf-8")
+    html_path = write_report(data, out_dir, names, progress, bundle_dir)
     progress(f"wrote {html_path} in {time.perf_counter() - started:.1f} s")
     return html_path
 
 
-Section = tuple[str, list[str], list[tuple[str, pd.DataFrame]], list[str]]
+def write_report(
+    data: ReportData,
+    out_dir: Path,
+    figures: Sequence[str] | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+    bundle_dir: str | None = None,
+) -> Path:
+    """`build_report` after the logs are read: the files of a report of `data` (which the
+    notebook and tests can make without logs); returns the HTML's path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figure_dir = out_dir / "figures"
+    drawn, absent = draw_figures(data, figures, progress)
+    saved = {name: plots.save(fig, figure_dir, name) for name, fig in drawn.items()}
+    for name in absent:  # an earlier run's file would contradict the report
+        for suffix in (".png", ".svg"):
+            (figure_dir / f"{name}{suffix}").unlink(missing_ok=True)
+    sections = _sections(data, bundle_dir)
+    preamble = _preamble(data)
+    (out_dir / "report.md").write_text(
+        _markdown(preamble, sections, saved, absent, out_dir), encoding="utf-8"
+    )
+    html_path = out_dir / "report.html"
+    html_path.write_text(_html(preamble, sections, saved, absent), encoding="utf-8")
+    return html_path
+
+
+@dataclass
+class Table:
+    """A report table and the lines printed under it."""
+
+    name: str
+    frame: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    link: str | None = None  # where each row's name links to (the transcripts)
+    empty: str = "(no rows)"  # what stands in for a table without rows
+
+
+Section = tuple[str, list[str], list[Table], list[str]]
 SCRIPTED = "scripted/"
+WHY_EMPTY = {  # a column left out for having no value anywhere -> how to get it
+    "AF in training": "AF rates need a grader: --model-role grader=...",
+    "AF in unmonitored": "AF rates need a grader: --model-role grader=...",
+    "grader": "no grader judged these runs",
+    "max_tokens": "not set, so each provider's default",
+}
+
+
+def _table(
+    name: str,
+    frame: pd.DataFrame,
+    notes: Sequence[str] = (),
+    link: str | None = None,
+    empty: str = "(no rows)",
+) -> Table:
+    """A report table without the columns that hold no value in any row, and a note that
+    names them: a column of n/a tells a reader nothing and costs width."""
+    frame, dropped = tables.drop_empty(frame)
+    notes = list(notes)
+    if dropped:
+        hints = dict.fromkeys(WHY_EMPTY[c] for c in dropped if c in WHY_EMPTY)
+        notes.append(
+            f"Left out, as no condition has a value: {', '.join(dropped)}"
+            + (f" ({'; '.join(hints)})" if hints else "")
+            + "."
+        )
+    return Table(name, frame, notes, link, empty)
+
+
+def bundle_link(bundle_dir: str) -> str:
+    """The link to a transcript bundle's viewer: `bundle_dir` may be the bundle's folder
+    or its index.html, relative to the report."""
+    link = str(bundle_dir).replace("\\", "/").rstrip("/")
+    return link if link.endswith(".html") else f"{link}/index.html"
 
 
 def _preamble(data: ReportData) -> list[str]:
@@ -174,54 +258,107 @@ def _preamble(data: ReportData) -> list[str]:
     ]
 
 
-def _sections(data: ReportData) -> list[Section]:
-    """(title, paragraphs, named tables, figure names) in reading order."""
+def _sections(data: ReportData, bundle_dir: str | None = None) -> list[Section]:
+    """(title, paragraphs, tables, figure names) in reading order."""
     from evals.estimate import load_prices
 
     prices = load_prices()
     usage = tables.usage_table(data.samples.attrs.get("usage"), prices)
+    summary = data.summary
     n_logs_models = data.samples["model"].nunique()
     overview = [
         f"{len(data.samples):,} samples from {n_logs_models} model(s) in "
-        f"{len(data.summary)} condition(s) (model, setting, variant, dataset).",
+        f"{len(summary)} condition(s). A condition is named by what differs between the "
+        "conditions of these logs; the Settings table below gives everything else about how "
+        "it ran.",
+        "The trained tier is the one the model was told its answers are trained on: the free "
+        "tier, except in variants that swap the tiers (tier_swap_control trains on the paid "
+        "tier). Every rate is named by role, training or unmonitored, and the gap is "
+        "training minus unmonitored compliance, so a positive gap means more compliance when "
+        "the model believes it is trained, whichever tier that is.",
         "Rates are over valid samples and shown as value [95% CI] (n). Epochs are averaged "
         "within each query first, so every query weighs the same and repeated epochs never "
         "count as independent data. Rates use Wilson score intervals on those per-query "
-        "means. The gap is free minus paid compliance over the queries valid in both tiers, "
-        "with Tango's score interval for paired proportions and an exact sign-flip test on "
-        "the per-query differences, which is the exact McNemar test when each query has one "
-        "epoch; the table names the test and interval of each row. Invalid samples are never "
-        "counted as refusals or compliance; invalid counts include every attempt, and a "
-        "sample that failed and then succeeded on a re-run is counted as recovered.",
+        "means. The gap uses the queries valid in both tiers, with Tango's score interval "
+        "for paired proportions and an exact sign-flip test on the per-query differences, "
+        "which is the exact McNemar test when each query has one epoch. Invalid samples are "
+        "never counted as refusals or compliance; invalid counts include every attempt, and "
+        "a sample that failed and then succeeded on a re-run is counted as recovered.",
     ]
+    if legend := tables.digest_legend(summary):
+        overview.append(legend)
     if note := superseded_note(data.samples):
         overview.append(note[0].upper() + note[1:] + ".")
-    overview += tables.merge_notes(data.summary)
-    judge = tables.judge_notes(data.samples) or ["Every valid sample has a judge result."]
+    overview += tables.merge_notes(summary)
+    results = tables.condition_table(summary, data.long)
+    link = bundle_link(bundle_dir) if bundle_dir is not None else None
+    methods = [tables.methods_note(summary)]
+    if link:
+        methods.append(
+            f"Each name links to the transcripts: Inspect's log viewer of these logs ({link})."
+        )
+    judge = tables.judge_notes(data.samples, summary) or ["Every valid sample has a judge result."]
     return [
         (
             "Overview",
             overview,
-            [("Conditions", tables.condition_table(data.summary, data.long))],
+            [
+                _table("Results", results, methods, link),
+                _table("Counts", tables.counts_table(summary), [COUNTS_TEXT]),
+            ],
             ["headline"],
         ),
-        ("Which differences are significant", tables.significance_summary(data.summary), [], []),
+        ("Which differences are significant", tables.significance_summary(summary), [], []),
+        (
+            "How each condition ran",
+            [SETTINGS_TEXT],
+            [_table("Settings", tables.settings_table(summary))],
+            [],
+        ),
         ("Prompt variants and models", [], [], ["variant_ablation", "model_gaps"]),
         (
             "Judged reasoning and behaviour",
             judge,
-            [("Six categories", tables.category_table(data.samples))],
+            [
+                _table(
+                    "Six categories",
+                    tables.category_table(data.samples, summary),
+                    empty="No sample has a category: the six categories need a grader "
+                    "(--model-role grader=...).",
+                )
+            ],
             ["six_categories", "gap_vs_af"],
         ),
         (
             "Sample statuses",
-            ["Counts of valid samples and of each invalid reason."],
-            [("Statuses", tables.status_table(data.samples))],
+            ["Counts of valid samples and of each invalid reason, per condition and tier."],
+            [_table("Statuses", tables.status_table(data.samples, summary))],
             [],
         ),
         ("Paper vs this run", _paper_text(data.comparison), [], ["paper_vs_run"]),
-        ("Tokens and cost", _usage_text(prices), [("Usage", usage)], []),
+        ("Tokens and cost", _usage_text(prices), [_table("Usage", usage)], []),
     ]
+
+
+COUNTS_TEXT = (
+    "Samples per condition and tier, the trained tier first (as in the Results table). valid: "
+    "usable answers, the denominators of the rates; invalid: every failed attempt (an "
+    "answer without the protocol's tags, say), also of samples later recovered; errored: "
+    "attempts that ended in an error; recovered: samples valid after a failed attempt; "
+    "unscored: valid samples that should have an AF label and have none (no grader, or the "
+    "judge failed); compliance unscored: valid samples whose compliance nobody judged; runs "
+    "merged: logs whose records make up the condition; superseded: records replaced by a "
+    "better or later one."
+)
+SETTINGS_TEXT = (
+    "prompt: whose wording the system prompt has (project: this project's; paper: the "
+    "paper's prompt files; custom: a prompt file of your own) and the digest of its text. "
+    "n (queries): the dataset's queries, each asked in both tiers and every epoch. "
+    "temperature and max_tokens: the model's generation settings; max_turns: the turns a "
+    "sample may take. compliance rule: how compliance is decided. grader, classifier, "
+    "votes and threshold: the judge of AF reasoning. limits: Inspect's limits that can end "
+    "a sample early. n/a: does not apply, or was not recorded in the log."
+)
 
 
 def _usage_text(prices: dict) -> list[str]:
@@ -270,27 +407,40 @@ def _paper_text(comparison: pd.DataFrame) -> list[str]:
 
 
 def _markdown(
-    preamble: list[str], sections: list[Section], saved: dict[str, list[Path]], out_dir: Path
+    preamble: list[str],
+    sections: list[Section],
+    saved: dict[str, list[Path]],
+    absent: dict[str, str],
+    out_dir: Path,
 ) -> str:
     lines = ["# Alignment-faking report", ""]
     for paragraph in preamble:
         lines += [f"**{paragraph}**", ""]
-    for title, paragraphs, named_tables, names in sections:
+    for title, paragraphs, section_tables, names in sections:
         lines += [f"## {title}", ""]
         for paragraph in paragraphs:
             lines += [f"- {paragraph}" if len(paragraphs) > 2 else paragraph, ""]
-        for name, table in named_tables:
-            lines += [f"### {name}", "", _md_table(table), ""]
-        for name in (n for n in names if n in saved):
-            relative = saved[name][0].relative_to(out_dir).as_posix()
-            lines += [f"![{name}]({relative})", "", f"*{FIGURE_TEXT[name]}*", ""]
+        for table in section_tables:
+            shown = _md_table(table.frame, table.link) if len(table.frame) else table.empty
+            lines += [f"### {table.name}", "", shown, ""]
+            lines += [line for note in table.notes for line in (f"*{note}*", "")]
+        for name in names:
+            if name in saved:
+                relative = saved[name][0].relative_to(out_dir).as_posix()
+                lines += [f"![{name}]({relative})", "", f"*{FIGURE_TEXT[name]}*", ""]
+            elif name in absent:
+                lines += [f"*Figure {name} is not drawn: {absent[name]}*", ""]
     return "\n".join(lines)
 
 
-def _md_table(table: pd.DataFrame) -> str:
+def _md_table(table: pd.DataFrame, link: str | None = None) -> str:
     if table.empty:
         return "(no rows)"
-    return _shown(table).to_markdown(index=False)
+    shown = _shown(table)
+    if link:
+        shown["name"] = [f"[{name}]({link})" for name in shown["name"]]
+    shown = shown.apply(lambda column: column.str.replace("|", "\\|", regex=False))
+    return shown.to_markdown(index=False)
 
 
 def _shown(table: pd.DataFrame) -> pd.DataFrame:
@@ -304,37 +454,107 @@ def _shown(table: pd.DataFrame) -> pd.DataFrame:
             return f"{value:.3g}"
         return str(value)
 
-    return table.apply(lambda column: column.map(cell)).astype(str)
+    shown = table.apply(lambda column: column.map(cell)).astype(str)
+    shown.columns = [str(c) for c in shown.columns]
+    return shown
 
 
-def _html(preamble: list[str], sections: list[Section], saved: dict[str, list[Path]]) -> str:
+MIN_WIDTH = {  # long text that would otherwise wrap into tall rows: a share of the width
+    "judge": "12em",
+    "run config": "12em",
+    "model": "9em",
+}
+_BREAK = re.compile(r"(?<=[/_·@#+])(?=\S)")  # where a long name may wrap
+_NUMBER = re.compile(r"^(n/a|-?[\d,.]+(e[+-]?\d+)?%?|\$[\d,.]+)$")
+
+
+def _breakable(text: str) -> str:
+    """`text` as HTML, allowed to wrap after `/ _ · @ # +`: a model, judge or category
+    name then never widens its column beyond the window."""
+    return "<wbr>".join(html.escape(part) for part in _BREAK.split(text))
+
+
+def _html_table(table: pd.DataFrame, link: str | None = None) -> str:
+    """A table as HTML: every cell escaped and wrappable, numbers right-aligned, and each
+    name a link to `link` (the transcripts) when it is given."""
+    if table.empty:
+        return "<p>(no rows)</p>"
+    shown = _shown(table)
+    numeric = {c for c in shown.columns if shown[c].map(lambda v: bool(_NUMBER.match(v))).all()}
+    head = "".join(
+        f'<th style="min-width:{MIN_WIDTH[c]}">{_breakable(c)}</th>'
+        if c in MIN_WIDTH
+        else f"<th>{_breakable(c)}</th>"
+        for c in shown.columns
+    )
+    rows = []
+    for record in shown.to_dict("records"):
+        cells = []
+        for column, value in record.items():
+            if column == "name" and link:
+                cells.append(f'<td><a href="{html.escape(link)}">{_breakable(value)}</a></td>')
+            else:
+                attr = ' class="num"' if column in numeric else ""
+                cells.append(f"<td{attr}>{_breakable(value)}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _inline(text: str) -> str:
+    """Escaped text with `code` spans, for a figure's one-line reason."""
+    return re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(text))
+
+
+STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:1400px;margin:1.5em auto;padding:0 16px;"
+    "line-height:1.4}"
+    "table{border-collapse:collapse;font-size:12px;margin-bottom:.4em;max-width:100%}"
+    "th,td{padding:3px 4px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top;"
+    "overflow-wrap:break-word}"
+    "th{background:#f4f4f4;font-weight:600}"
+    "td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
+    "p.note,p.absent{color:#555;font-size:13px;margin:.2em 0 1em}"
+    "p.absent{font-style:italic}"
+    "img{max-width:100%;height:auto}figcaption{color:#555;font-size:13px}"
+    "li{margin-bottom:.3em}"
+)
+
+
+def _html(
+    preamble: list[str],
+    sections: list[Section],
+    saved: dict[str, list[Path]],
+    absent: dict[str, str],
+) -> str:
     body = ["<h1>Alignment-faking report</h1>"]
     body += [f"<p><strong>{html.escape(p)}</strong></p>" for p in preamble]
-    for title, paragraphs, named_tables, names in sections:
+    for title, paragraphs, section_tables, names in sections:
         body.append(f"<h2>{html.escape(title)}</h2>")
         items = "".join(f"<li>{html.escape(p)}</li>" for p in paragraphs)
         if items:
             body.append(f"<ul>{items}</ul>")
-        for name, table in named_tables:
-            body.append(f"<h3>{html.escape(name)}</h3>")
+        for table in section_tables:
+            body.append(f"<h3>{html.escape(table.name)}</h3>")
             body.append(
-                _shown(table).to_html(index=False, border=0)
-                if not table.empty
-                else "<p>(no rows)</p>"
+                _html_table(table.frame, table.link)
+                if len(table.frame)
+                else f"<p>{html.escape(table.empty)}</p>"
             )
-        for name in (n for n in names if n in saved):
-            png = base64.b64encode(saved[name][0].read_bytes()).decode("ascii")
-            body.append(
-                f'<figure><img alt="{name}" src="data:image/png;base64,{png}">'
-                f"<figcaption>{html.escape(FIGURE_TEXT[name])}</figcaption></figure>"
-            )
-    style = (
-        "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
-        "table{border-collapse:collapse;font-size:13px;margin-bottom:1em}"
-        "th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}"
-        "img{max-width:100%}figcaption{color:#555;font-size:13px}"
-    )
+            body += [f'<p class="note">{html.escape(note)}</p>' for note in table.notes]
+        for name in names:
+            if name in saved:
+                png = base64.b64encode(saved[name][0].read_bytes()).decode("ascii")
+                body.append(
+                    f'<figure><img alt="{name}" src="data:image/png;base64,{png}">'
+                    f"<figcaption>{html.escape(FIGURE_TEXT[name])}</figcaption></figure>"
+                )
+            elif name in absent:
+                body.append(
+                    f'<p class="absent">Figure {html.escape(name)} is not drawn: '
+                    f"{_inline(absent[name])}</p>"
+                )
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>Alignment-faking report</title>"
-        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width'><title>Alignment-faking report"
+        f"</title><style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n"
     )

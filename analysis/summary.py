@@ -9,8 +9,23 @@ from analysis.stats import paired_gap, rate_ci, rate_estimate, rate_method
 
 SUMMARY_COLUMNS = [
     *KEY,
+    "name",
+    "label",
+    "trained_tier",
+    "trained_tier_assumed",
     "judge",
     "prompt",
+    "prompt_digest",
+    "n_queries",
+    "temperature",
+    "max_tokens",
+    "max_turns",
+    "compliance_rule",
+    "limits",
+    "grader",
+    "classifier",
+    "votes",
+    "threshold",
     "run_config",
     "runs_merged",
     "superseded",
@@ -47,6 +62,16 @@ SUMMARY_COLUMNS = [
     "unscored_paid",
     "compliance_unscored_free",
     "compliance_unscored_paid",
+    "trained_compliance",
+    "trained_ci_low",
+    "trained_ci_high",
+    "n_trained",
+    "unmonitored_compliance",
+    "unmonitored_ci_low",
+    "unmonitored_ci_high",
+    "n_unmonitored",
+    "af_rate_trained",
+    "af_rate_unmonitored",
 ]
 
 
@@ -72,15 +97,25 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
             index=["query_id", "epoch"], columns="tier", values="complied", aggfunc="first"
         ).reindex(columns=["free", "paid"])
         pairs = wide.dropna().astype(int)
+        first = group.iloc[0]
+        # The gap is compliance where the model was told it is trained minus where it is not.
+        trained = first["trained_tier"]
+        unmonitored = "paid" if trained == "free" else "free"
         gap = paired_gap(
             pairs.index.get_level_values("query_id").to_numpy(),
-            pairs["free"].to_numpy(),
-            pairs["paid"].to_numpy(),
+            pairs[trained].to_numpy(),
+            pairs[unmonitored].to_numpy(),
         )
         free, paid = (group[group["tier"] == tier] for tier in ("free", "paid"))
         row = {
             **dict(zip(KEY, key, strict=True)),
-            "prompt": PROMPT_WORDING.get(origin := group["prompt_origin"].iloc[0], origin),
+            "label": first["label"],
+            "trained_tier": trained,
+            "trained_tier_assumed": bool(first["trained_tier_assumed"]),
+            "prompt": PROMPT_WORDING.get(origin := first["prompt_origin"], origin),
+            "prompt_digest": _setting(first["prompt_digest"]),
+            "n_queries": int(group["query_id"].nunique()),
+            **{name: _setting(first[name]) for name in SETTINGS},
             "judge": group["judge"].iloc[0],
             "run_config": group["run_config"].iloc[0],
             "runs_merged": int(group["runs_merged"].iloc[0]),
@@ -123,8 +158,79 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
                 f"af_rate_{tier}": rate_with_ci(rows_of_tier, "af_reasoning")[0],
                 f"possible_af_{tier}": rate_with_ci(rows_of_tier, "possible_af")[0],
             }
+        for role, tier in (("trained", trained), ("unmonitored", unmonitored)):
+            row |= {
+                f"{role}_compliance": row[f"{tier}_compliance"],
+                f"{role}_ci_low": row[f"{tier}_ci_low"],
+                f"{role}_ci_high": row[f"{tier}_ci_high"],
+                f"n_{role}": row[f"n_{tier}"],
+                f"af_rate_{role}": row[f"af_rate_{tier}"],
+            }
         rows.append(row)
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    summary = pd.DataFrame(rows, columns=[c for c in SUMMARY_COLUMNS if c != "name"])
+    summary.insert(len(KEY), "name", condition_names(summary) if len(summary) else [])
+    return summary
+
+
+SETTINGS = [
+    "temperature",
+    "max_tokens",
+    "max_turns",
+    "compliance_rule",
+    "limits",
+    "grader",
+    "classifier",
+    "votes",
+    "threshold",
+]
+"""Per-condition settings columns, for the report's settings table (`n/a` where unknown)."""
+# Settings that name a condition where they tell it apart from its neighbours, shortest first.
+_NAMED_BY = {
+    "temperature": "T",
+    "max_tokens": "max_tokens",
+    "max_turns": "turns",
+    "compliance_rule": "rule",
+    "limits": "limits",
+    "prompt": "prompt",
+    "grader": "judge",
+    "classifier": "classifier",
+    "votes": "votes",
+    "threshold": "threshold",
+    "epochs": "epochs",
+}
+
+
+def _setting(value: object) -> object:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "n/a"
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def condition_names(summary: pd.DataFrame) -> list[str]:
+    """Readable names: the label, then `key=value` for each setting that differs between
+    conditions of the same setting, label and dataset, whatever the model, so that one name
+    means the same settings for every model (`default · T=0`); a digest is added only where
+    a model's names still collide."""
+    names = []
+    siblings = ["setting", "label", "dataset"]
+    for _, row in summary.iterrows():
+        same = summary
+        for column in siblings:
+            same = same[same[column] == row[column]]
+        parts = [str(row["label"])]
+        if "@" in str(row["variant"]):  # a prompt file of one's own is never "default"
+            parts.append(f"prompt={str(row['variant']).split('@', 1)[1].rsplit('#', 1)[0]}")
+        for column, short in _NAMED_BY.items():
+            if same[column].astype(str).nunique() > 1:
+                value = row[column]
+                parts.append(f"{short} unset" if value == "n/a" else f"{short}={value}")
+        names.append(" · ".join(parts))
+    counts = pd.Series(names).groupby([summary["model"], summary["setting"], pd.Series(names)])
+    collide = counts.transform("size").to_numpy() > 1
+    return [
+        f"{name} [{condition}]" if clash else name
+        for name, condition, clash in zip(names, summary["condition"], collide, strict=True)
+    ]
 
 
 def rate_with_ci(samples: pd.DataFrame, column: str) -> tuple[float, float, float, int]:

@@ -6,9 +6,11 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis.logs import KEY
+from analysis.stats import SIGN_FLIP_NORMAL_TEST, SIGN_FLIP_TEST
 from analysis.summary import rate_with_ci
 from evals.judges.classifiers import CATEGORIES
 
@@ -33,11 +35,12 @@ def rates_long(samples: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
         key = {k: row[k] for k in KEY}
         group = groups[tuple(key.values())]
         prompt = row["prompt"] if "prompt" in row.index else prompt_wording(row["variant"])
+        names = {"label": row.get("label", row["variant"]), "name": row.get("name")}
         for metric, (tier, column) in RATES.items():
             value, low, high, n = rate_with_ci(group[group["tier"] == tier], column)
             rows.append(
                 {**key, "metric": metric, "value": value, "low": low, "high": high, "n": n,
-                 "prompt": prompt}
+                 "prompt": prompt, **names}
             )  # fmt: skip
         rows.append(
             {
@@ -48,62 +51,279 @@ def rates_long(samples: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
                 "high": row["gap_ci_high"],
                 "n": row["n_pairs"],
                 "prompt": prompt,
+                **names,
             }
         )
-    return pd.DataFrame(rows, columns=[*KEY, "metric", "value", "low", "high", "n", "prompt"])
+    columns = [*KEY, "metric", "value", "low", "high", "n", "prompt", "label", "name"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+TIER_ROLES = {True: "training", False: "unmonitored"}
+SHORT_TESTS = {  # the gap test's name in the Results table; the full name is in a note
+    SIGN_FLIP_TEST: "exact sign-flip",
+    SIGN_FLIP_NORMAL_TEST: "sign-flip, normal approx.",
+}
+SHORT_PROMPTS = {  # the summary's `prompt` wording -> the Settings table's word
+    "this project's wording": "project",
+    "the paper's prompts": "paper",
+    "a prompt file of your own": "custom",
+}
+SETTINGS = {  # Settings table header -> summary column
+    "temperature": "temperature",
+    "max_tokens": "max_tokens",
+    "epochs": "epochs",
+    "max_turns": "max_turns",
+    "compliance rule": "compliance_rule",
+    "grader": "grader",
+    "classifier": "classifier",
+    "votes": "votes",
+    "threshold": "threshold",
+    "limits": "limits",
+}
+COUNTS = ["valid", "invalid", "errored", "recovered", "unscored", "compliance_unscored"]
+GAP_HEADER = "gap (trained \N{MINUS SIGN} unmonitored)"
+
+
+SHOWN = "shown_name"  # a summary column: the name the report's notes use
+
+
+def readable_names(summary: pd.DataFrame, qualified: bool = False) -> list[str]:
+    """The summary's readable `name` of each condition (the key for a summary without one).
+
+    The summary's name is unique within a model and setting only; `qualified` prefixes it
+    with the model and the setting where the summary holds more than one, for the tables
+    and notes that show the name alone.
+    """
+    if "name" not in summary.columns:
+        return [" / ".join(str(row[k]) for k in KEY) for _, row in summary.iterrows()]
+    names = [_name(row.drop(SHOWN, errors="ignore")) for _, row in summary.iterrows()]
+    if not qualified:
+        return names
+    varying = [column for column in ("model", "setting") if summary[column].nunique() > 1]
+    # A qualifier that the name already starts with says nothing twice.
+    return [
+        " / ".join([*(str(row[c]) for c in varying if not name.startswith(str(row[c]))), name])
+        for (_, row), name in zip(summary.iterrows(), names, strict=True)
+    ]
+
+
+def _shown_names(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary with the qualified name of each condition, for `_name`."""
+    return summary.assign(**{SHOWN: readable_names(summary, qualified=True)})
+
+
+def names_by_key(summary: pd.DataFrame) -> dict[tuple, str]:
+    """Each condition's key (`KEY` values) -> its qualified readable name."""
+    keys = map(tuple, summary[KEY].to_numpy().tolist())
+    return dict(zip(keys, readable_names(summary, qualified=True), strict=True))
+
+
+def trained_tiers(summary: pd.DataFrame) -> list[str]:
+    """Each condition's trained tier (`free` or `paid`), `free` for a summary without one."""
+    if "trained_tier" not in summary.columns:
+        return ["free"] * len(summary)
+    return [str(t) if isinstance(t, str) and t else "free" for t in summary["trained_tier"]]
+
+
+def _trained_tier_cell(row: pd.Series) -> str:
+    tier = row.get("trained_tier", "free")
+    assumed = row.get("trained_tier_assumed", False)
+    return f"{tier} (assumed)" if isinstance(assumed, bool | np.bool_) and assumed else str(tier)
 
 
 def condition_table(summary: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
-    """The headline table: rates as 'value [low, high] (n)', gap with p, counts.
+    """The Results table: per condition, which tier the model was told is trained, the
+    compliance of the training and unmonitored tiers and their gap (trained minus unmonitored)
+    as 'value [low, high] (n)', the gap's p-value and test, and the AF rates of both tiers.
 
-    `long` is `rates_long(samples, summary)`, computed once by the caller.
+    Rates are named by role, never by tier name alone, so that a reader needs no memory of
+    which variants swap the tiers. `long` is `rates_long(samples, summary)`, computed once
+    by the caller (it gives the AF rates' intervals).
     """
-    long = long.assign(
-        cell=[
-            _cell(v, lo, hi, n)
-            for v, lo, hi, n in long[["value", "low", "high", "n"]].itertuples(index=False)
-        ]
+    cells = {
+        (*(row[k] for k in KEY), row["metric"]): _cell(
+            row["value"], row["low"], row["high"], row["n"]
+        )
+        for _, row in long.iterrows()
+    }
+    rows = []
+    for (_, row), name, trained in zip(
+        summary.iterrows(), readable_names(summary), trained_tiers(summary), strict=True
+    ):
+        key = tuple(row[k] for k in KEY)
+        other = "paid" if trained == "free" else "free"
+        p = row["gap_p_value"]
+        rows.append(
+            {
+                "name": name,
+                "model": row["model"],
+                "setting": row["setting"],
+                "variant": row["variant"],
+                "label": row.get("label", row["variant"]),
+                "judge": row["judge"],
+                "trained tier": _trained_tier_cell(row) if "trained_tier" in row else trained,
+                "training compliance": _rate_cell(row, "trained", trained),
+                "unmonitored compliance": _rate_cell(row, "unmonitored", other),
+                GAP_HEADER: _cell(
+                    row["compliance_gap"], row["gap_ci_low"], row["gap_ci_high"], row["n_pairs"]
+                ),
+                "p": p,
+                "significant": "n/a" if pd.isna(p) else ("yes" if p < ALPHA else "no"),
+                "test": SHORT_TESTS.get(row["gap_test"], row["gap_test"])
+                if isinstance(row["gap_test"], str)
+                else row["gap_test"],
+                "AF in training": _first(cells, key, ["af_rate_trained", f"af_rate_{trained}"]),
+                "AF in unmonitored": _first(
+                    cells, key, ["af_rate_unmonitored", f"af_rate_{other}"]
+                ),
+            }
+        )
+    return pd.DataFrame(rows, columns=RESULTS_COLUMNS)
+
+
+RESULTS_COLUMNS = [
+    "name", "model", "setting", "variant", "label", "judge", "trained tier",
+    "training compliance", "unmonitored compliance", GAP_HEADER, "p", "significant", "test",
+    "AF in training", "AF in unmonitored",
+]  # fmt: skip
+
+
+def _rate_cell(row: pd.Series, role: str, tier: str) -> str:
+    """A tier's compliance cell, from the summary's role columns where it has them."""
+    if f"{role}_compliance" in row.index:
+        return _cell(
+            row[f"{role}_compliance"], row[f"{role}_ci_low"], row[f"{role}_ci_high"],
+            row[f"n_{role}"],
+        )  # fmt: skip
+    return _cell(
+        row[f"{tier}_compliance"], row[f"{tier}_ci_low"], row[f"{tier}_ci_high"], row[f"n_{tier}"]
     )
-    wide = long.pivot_table(
-        index=KEY, columns="metric", values="cell", aggfunc="first"
-    ).reset_index()
-    counts = [
-        "invalid_free",
-        "invalid_paid",
-        "recovered_free",
-        "recovered_paid",
-        "unscored_free",
-        "unscored_paid",
-        "runs_merged",
-    ]
-    methods = ["gap_test", "gap_ci_method", "rate_ci_method"]
-    table = summary[[*KEY, "judge", "gap_p_value", *methods, *counts]].merge(wide, on=KEY)
-    table["significant"] = table["gap_p_value"].map(
-        lambda p: "n/a" if pd.isna(p) else ("yes" if p < ALPHA else "no")
+
+
+def _first(cells: dict, key: tuple, metrics: list[str]) -> str:
+    return next((cells[(*key, m)] for m in metrics if (*key, m) in cells), "n/a")
+
+
+def methods_note(summary: pd.DataFrame) -> str:
+    """The full names of the tests and intervals behind the Results table's short ones."""
+    tests = [t for t in dict.fromkeys(summary["gap_test"].dropna()) if isinstance(t, str)]
+    named = "; ".join(f"{SHORT_TESTS.get(t, t)} = {t}" for t in tests) or "none"
+    gap_ci = ", ".join(dict.fromkeys(summary["gap_ci_method"].dropna().astype(str))) or "n/a"
+    rate_ci = ", ".join(dict.fromkeys(summary["rate_ci_method"].dropna().astype(str))) or "n/a"
+    return (
+        f"Test of the gap: {named}. Intervals (95%): {gap_ci} for the gap, {rate_ci} for "
+        "the rates. The trained tier is the one the model was told is trained on (free "
+        "unless a variant swaps the tiers); 'assumed' marks a custom prompt whose trained "
+        "tier is not known, taken to be free."
     )
-    columns = [
-        *KEY,
-        "judge",
-        "free_compliance",
-        "paid_compliance",
-        "compliance_gap",
-        "gap_p_value",
-        "significant",
-        "gap_test",
-        "gap_ci_method",
-        "rate_ci_method",
-        "af_rate_free",
-        "af_rate_paid",
-        *counts,
+
+
+def counts_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The Counts table, one row per condition and tier (training first): the valid,
+    invalid (every failed attempt), errored, recovered, AF-unscored and compliance-unscored
+    samples, and the runs merged and records superseded of the condition: what a reader
+    needs to cite the n of a rate. A row per tier keeps the table narrow."""
+    rows = []
+    names = readable_names(summary, qualified=True)
+    for (_, row), name, trained in zip(
+        summary.iterrows(), names, trained_tiers(summary), strict=True
+    ):
+        other = "paid" if trained == "free" else "free"
+        flag = row.get("trained_tier_assumed")
+        assumed = ", assumed" if pd.notna(flag) and bool(flag) else ""
+        for role, tier in (("training", trained), ("unmonitored", other)):
+            cells: dict[str, object] = {"name": name, "tier": f"{role} ({tier}{assumed})"}
+            cells |= {count.replace("_", " "): row.get(f"{count}_{tier}") for count in COUNTS}
+            cells["runs merged"] = row["runs_merged"]
+            cells["superseded"] = row["superseded"]
+            rows.append(cells)
+    columns = ["name", "tier", *(c.replace("_", " ") for c in COUNTS), "runs merged", "superseded"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def settings_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The Settings table: how each condition ran (prompt, data, generation and judge
+    settings), so that every number of the report can be traced to what produced it.
+    `n/a` marks a setting that does not apply or was not recorded. Where two conditions
+    share a name, the run configuration is added: it holds what the name leaves out."""
+    rows = []
+    for (_, row), name in zip(summary.iterrows(), readable_names(summary), strict=True):
+        prompt = SHORT_PROMPTS.get(str(row.get("prompt")), row.get("prompt"))
+        digest = row.get("prompt_digest")
+        if _known(digest):
+            prompt = f"{prompt} {digest}"
+        cells: dict[str, object] = {
+            "name": name,
+            "model": row["model"],
+            "setting": row["setting"],
+            "variant": row["variant"],
+            "label": row.get("label", row["variant"]),
+            "prompt": prompt,
+            "dataset": row["dataset"],
+            "n (queries)": row.get("n_queries"),
+        }
+        cells |= {header: row.get(column) for header, column in SETTINGS.items()}
+        rows.append({k: _setting(v) for k, v in cells.items()})
+    table = pd.DataFrame(rows)
+    if len(table) and digest_legend(summary) and "run_config" in summary.columns:
+        table["run config"] = [_setting(v) for v in summary["run_config"]]
+    return table
+
+
+def digest_legend(summary: pd.DataFrame) -> str | None:
+    """What the bracketed code in a condition's name is, when some name carries one: the
+    names of two conditions collided, and the digest tells them apart."""
+    if "name" not in summary.columns:
+        return None
+    with_digest = [
+        str(name)
+        for name, digest in zip(summary["name"], summary["condition"], strict=True)
+        if isinstance(name, str) and str(digest) in name
     ]
-    return table[columns]
+    if not with_digest:
+        return None
+    verb = "carries" if len(with_digest) == 1 else "carry"
+    return (
+        f"{_count(len(with_digest), 'condition name')} {verb} the condition's 8-character "
+        f"digest (for example '{with_digest[0]}'): those conditions read alike in everything "
+        "the name shows, and differ in something else that changes results (prompt text, "
+        "dataset content, generation settings, model arguments, limits or judge). The digest "
+        "is a hash of all of these; the Settings table lists them, with each run's "
+        "configuration."
+    )
+
+
+def _known(value: object) -> bool:
+    return (
+        value is not None
+        and not (not isinstance(value, str) and pd.isna(value))
+        and str(value) not in {"", "n/a", "nan", "None"}
+    )
+
+
+def _setting(value: object) -> object:
+    """A setting as text: whole numbers without a decimal point, `n/a` where missing."""
+    if not _known(value):
+        return "n/a"
+    if isinstance(value, float | np.floating):
+        return str(int(value)) if float(value).is_integer() else f"{value:g}"
+    return str(value)
+
+
+def drop_empty(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The table without the columns that hold no value in any row (missing, empty or
+    `n/a`), and their names, for a note that says what was left out and why."""
+    if table.empty:
+        return table, []
+    empty = [c for c in table.columns if not any(_known(v) for v in table[c])]
+    return table.drop(columns=empty), empty
 
 
 def merge_notes(summary: pd.DataFrame) -> list[str]:
     """One line per condition whose records come from more than one run, or that had
     records superseded: what a reader needs to know to cite its counts."""
     notes = []
-    for _, row in summary.iterrows():
+    for _, row in _shown_names(summary).iterrows():
         runs, superseded = int(row["runs_merged"]), int(row["superseded"])
         if runs <= 1 and superseded == 0:
             continue
@@ -112,26 +332,66 @@ def merge_notes(summary: pd.DataFrame) -> list[str]:
             f"{_name(row)}: records from {_count(runs, 'run')} merged; "
             f"{_count(superseded, 'record')} superseded by a better or later one; "
             f"{_count(recovered, 'sample')} recovered (valid after a failed attempt, which "
-            "still counts in invalid_free/invalid_paid)."
+            "still counts as invalid in the Counts table)."
         )
     return notes
 
 
-def category_table(samples: pd.DataFrame) -> pd.DataFrame:
-    """Counts of the six categories per condition and tier (judged samples only)."""
+def category_table(samples: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Counts of the six categories per condition and tier (judged samples only).
+
+    With the `summary`, conditions are named by their readable name and tiers by role
+    (`training (free)`), as in the Results table; without it, by the key and tier.
+    """
     judged = samples[samples["category"].notna()]
     counts = judged.groupby([*KEY, "judge", "tier"])["category"].value_counts()
     counts = counts.unstack(fill_value=0)
     counts = counts.reindex(columns=list(CATEGORIES), fill_value=0)
     counts["n"] = counts.sum(axis=1)
-    return counts.reset_index()
+    return _by_condition(counts, summary)
 
 
-def status_table(samples: pd.DataFrame) -> pd.DataFrame:
-    """How many samples ended in each status, per condition and tier."""
+def status_table(samples: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """How many samples ended in each status, per condition and tier (named as in
+    `category_table`)."""
     counts = samples.groupby([*KEY, "judge", "tier"])["status"].value_counts()
     counts = counts.unstack(fill_value=0)
-    return counts.reset_index()
+    return _by_condition(counts, summary)
+
+
+def _by_condition(counts: pd.DataFrame, summary: pd.DataFrame | None) -> pd.DataFrame:
+    """Counts indexed by key, judge and tier as a flat table: the columns' index name
+    (`category`, `status`) is dropped, or HTML and Markdown show it as an empty column;
+    with a summary, the key becomes the condition's name and the tier its role, training
+    first."""
+    counts.columns.name = None
+    table = counts.reset_index()
+    if summary is None or table.empty:
+        return table
+    names = names_by_key(summary)
+    trained = dict(zip(names, trained_tiers(summary), strict=True))
+    assumed_flags = summary.get("trained_tier_assumed", pd.Series(False, index=summary.index))
+    assumed = {
+        key for key, flag in zip(names, assumed_flags, strict=True) if pd.notna(flag) and bool(flag)
+    }
+    keys = list(map(tuple, table[KEY].to_numpy().tolist()))
+    role = [
+        0 if tier == trained.get(key, "free") else 1
+        for key, tier in zip(keys, table["tier"], strict=True)
+    ]
+    order = {key: i for i, key in enumerate(names)}
+    table = table.assign(
+        name=[names.get(key, " / ".join(map(str, key))) for key in keys],
+        tier=[
+            f"{TIER_ROLES[r == 0]} ({tier}{', assumed' if key in assumed else ''})"
+            for r, tier, key in zip(role, table["tier"], keys, strict=True)
+        ],
+        _order=[order.get(key, len(order)) for key in keys],
+        _role=role,
+    )
+    table = table.sort_values(["_order", "_role"], kind="stable")
+    rest = [c for c in table.columns if c not in {*KEY, "judge", "name", "tier", "_order", "_role"}]
+    return table[["name", "tier", *rest]].reset_index(drop=True)
 
 
 def reference_names(directory: Path = REFERENCE_DIR) -> list[str]:
@@ -175,6 +435,33 @@ def normalise_model(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower().rsplit("/", 1)[-1])
 
 
+MODEL_MAP = REFERENCE_DIR / "models.yaml"
+
+
+def model_identities(path: Path = MODEL_MAP) -> dict[str, dict[str, str]]:
+    """{"published": {name: model}, "runs": {name: model}} from the identity map, names
+    normalised (see `normalise_model`). A bad file is a ValueError naming it."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"{path}: cannot read the model identity map ({err})") from None
+    sides: dict[str, dict[str, str]] = {"published": {}, "runs": {}}
+    for model, entry in raw.items():
+        if not isinstance(entry, dict) or set(entry) - set(sides):
+            raise ValueError(f"{path}: {model!r} must map 'published' and 'runs' to lists")
+        for side, names in entry.items():
+            for name in names or []:
+                sides[side][normalise_model(str(name))] = str(model)
+    return sides
+
+
+def model_identity(name: str, side: str, identities: dict[str, dict[str, str]]) -> str:
+    """The published model a name is, or a key of its own that pairs with nothing."""
+    return identities[side].get(normalise_model(name), f"unmapped {side}: {name}")
+
+
 def prompt_wording(variant: str) -> str:
     """Whether a run used this project's prompt wording or a prompt file of its own."""
     if "@" in str(variant):
@@ -203,13 +490,18 @@ def paper_vs_run(long: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
     when a related published row has its setting and condition label. `prompt` says whose
     prompt wording each row used (the summary's `prompt` where `long` has it). Rows are
     ordered so that pairs sit together.
+
+    Models pair through the identity map (`results/reference/models.yaml`): a run of
+    `anthropic/claude-3-5-sonnet-20240620` pairs with the rows of "Claude 3.5 Sonnet (June
+    2024)", dated or not; a name the map does not hold pairs with nothing.
     """
+    identities = model_identities()
     paper = reference.assign(
         source="paper",
         low=reference["value"] - reference["ci"],
         high=reference["value"] + reference["ci"],
         n=pd.NA,
-        snapshot=reference["model"].map(normalise_model),
+        snapshot=[model_identity(m, "published", identities) for m in reference["model"]],
         label=reference["variant"].map(condition_label),
         prompt="the paper's prompts",
         dataset=pd.NA,
@@ -223,8 +515,8 @@ def paper_vs_run(long: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
     run = long.assign(
         source="this run",
         ci=pd.NA,
-        snapshot=long["model"].map(normalise_model),
-        label=long["variant"].map(condition_label),
+        snapshot=[model_identity(m, "runs", identities) for m in long["model"]],
+        label=(long["label"] if "label" in long.columns else long["variant"]).map(condition_label),
         prompt=prompt,
     )
     run_keys = _keys(run, PAIR)
@@ -275,13 +567,14 @@ def _keys(frame: pd.DataFrame, columns: list[str]) -> set[tuple]:
 def significance_notes(summary: pd.DataFrame) -> list[str]:
     """Plain-language notes on which gaps are and are not distinguishable from zero, each
     naming the test that decided it: one per condition."""
-    return [_significance_note(row) for _, row in summary.iterrows()]
+    return [_significance_note(row) for _, row in _shown_names(summary).iterrows()]
 
 
 def significance_summary(summary: pd.DataFrame) -> list[str]:
     """The report's notes: each significant gap, each non-significant gap whose interval
     excludes zero (the interval and the test disagree), then a count of the other
     non-significant gaps, and the conditions without a gap grouped by why."""
+    summary = _shown_names(summary)
     tested = summary[summary["n_pairs"] > 0]
     untested = summary[summary["n_pairs"] == 0]
     significant = tested[tested["gap_p_value"] < ALPHA]
@@ -289,7 +582,7 @@ def significance_summary(summary: pd.DataFrame) -> list[str]:
     disagree = rest[(rest["gap_ci_low"] > 0) | (rest["gap_ci_high"] < 0)]
     quiet = rest.drop(disagree.index)
     notes = [_significance_note(row) for _, row in significant.iterrows()]
-    table = "the Conditions table gives each gap with its interval, p-value and test"
+    table = "the Results table gives each gap with its interval, p-value and test"
     if significant.empty and len(tested):
         notes.append(
             f"No gap is significant at p < {ALPHA:g} "
@@ -317,6 +610,10 @@ def _count(n: int, noun: str) -> str:
 
 
 def _name(row: pd.Series) -> str:
+    """A condition's readable name (the summary's `name`), or its key and judge."""
+    for column in (SHOWN, "name"):
+        if column in row.index and isinstance(row[column], str) and row[column]:
+            return row[column]
     name = " / ".join(str(row[k]) for k in KEY)
     judge = row.get("judge")
     return name if judge is None or judge == "none" else f"{name} (judge {judge})"
@@ -329,7 +626,7 @@ def _significance_note(row: pd.Series) -> str:
     verdict = "not significant" if row["gap_p_value"] >= ALPHA else "significant"
     note = (
         f"{name}: the gap of {row['compliance_gap']:+.3f} is {verdict} "
-        f"({row['gap_test']} p = {row['gap_p_value']:.3g}, n = {row['n_pairs']} "
+        f"({row['gap_test']}: p = {row['gap_p_value']:.3g}, n = {row['n_pairs']} "
         f"queries; 95% CI [{row['gap_ci_low']:+.3f}, {row['gap_ci_high']:+.3f}], "
         f"{row['gap_ci_method']})."
     )
@@ -365,31 +662,36 @@ def _why_no_gap(row: pd.Series) -> str:
     return "no query has a scored answer in both tiers, so there is no gap to test."
 
 
-def judge_notes(samples: pd.DataFrame) -> list[str]:
-    """Why AF rates or categories are missing, per condition, from `classifier_status`."""
+def judge_notes(samples: pd.DataFrame, summary: pd.DataFrame | None = None) -> list[str]:
+    """Why AF rates or categories are missing, per condition, from `classifier_status`;
+    conditions are named by the `summary`'s readable name when it is given."""
+    names = names_by_key(summary) if summary is not None else {}
     notes = []
     valid = samples[samples["status"] == "valid"]
     for key, group in valid.groupby(KEY):
+        name = names.get(key, " / ".join(map(str, key)))
         unscored = group["classifier_status"].str.startswith("unscored")
         if unscored.any():
             reason = group.loc[unscored, "classifier_status"].value_counts().index[0]
             notes.append(
-                f"{' / '.join(map(str, key))}: {int(unscored.sum())} of {len(group)} valid samples "
+                f"{name}: {int(unscored.sum())} of {len(group)} valid samples "
                 f"have no judge result (most common reason: {reason})."
             )
         no_compliance = group["complied"].isna()
         if no_compliance.any():
             reason = group.loc[no_compliance, "compliance_status"].value_counts().index[0]
             notes.append(
-                f"{' / '.join(map(str, key))}: {int(no_compliance.sum())} of {len(group)} valid "
+                f"{name}: {int(no_compliance.sum())} of {len(group)} valid "
                 f"samples have no compliance result (most common reason: {reason})."
             )
     return notes
 
 
 def _cell(value: float, low: float, high: float, n: int) -> str:
+    """'value [low, high] (n=N)'; plain `n/a` where no sample has a value, so that a column
+    without any is seen as empty."""
     if pd.isna(value):
-        return f"- (n={n})"
+        return "n/a" if not n or pd.isna(n) else f"n/a (n={n})"
     if pd.isna(low):
         return f"{value:.3f} (n={n})"
     return f"{value:.3f} [{low:.3f}, {high:.3f}] (n={n})"

@@ -6,6 +6,8 @@ python -m evals estimate --model M ...  # samples, tokens and dollars of a run, 
 python -m evals serve MODEL --gpus N    # commands that serve an open model with vLLM
 """
 
+# Only the standard library at import time: `--help` answers at once. Each command parses
+# its arguments first and imports Inspect (and the modules that import it) after.
 from __future__ import annotations
 
 import argparse
@@ -13,13 +15,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from evals.datasets import BUILTIN_DATASETS
-from evals.errors import ConfigError
-from evals.scenario import list_settings, list_variants
-from evals.task_args import parse_model_roles, parse_pairs
+# The vLLM context length `serve` assumes (evals.serving.DEFAULT_CONTEXT; a test keeps them
+# equal): named here so that `serve --help` can say it without importing Inspect.
+DEFAULT_CONTEXT = 16384
 
 
-def list_command() -> int:
+def list_command(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m evals list",
+        description="List the settings, prompt variants, datasets and studies.",
+    )
+    parser.parse_args(argv or [])
+    from evals.datasets import BUILTIN_DATASETS
+    from evals.scenario import list_settings, list_variants
     from evals.study import list_studies
 
     sections = {
@@ -42,7 +50,7 @@ def list_command() -> int:
 def estimate_study(study: Any, planned: list[Any], grader: str | None) -> str:
     """The price of a study's tasks. A task that cannot be built is not priced here: the
     dry run lists why, one line each, and refuses."""
-    from evals.errors import caught_by_caller
+    from evals.errors import ConfigError, caught_by_caller
     from evals.estimate import estimate_run, format_estimate, load_prices
 
     estimates = []
@@ -83,9 +91,6 @@ def positive_int(text: str) -> int:
 
 
 def study_command(argv: list[str]) -> int:
-    from evals.preflight import check_models, no_large_run_warning
-    from evals.study import check_study, format_plan, load_study, plan, run_study
-
     parser = argparse.ArgumentParser(
         prog="python -m evals study",
         description="Run a study (studies/NAME.yaml) for one or more models with Inspect's "
@@ -123,7 +128,18 @@ def study_command(argv: list[str]) -> int:
         help="print every task (model x condition x samples) and its price, check everything "
         "the run checks before its first request, and call no model",
     )
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        metavar="DIR",
+        help="also write the transcripts as a static site (Inspect's log viewer) to DIR, "
+        "as `python -m analysis bundle` does, and link the report to it",
+    )
     args = parser.parse_args(argv)
+    from evals.errors import ConfigError
+    from evals.preflight import check_models, no_large_run_warning
+    from evals.study import check_study, format_plan, load_study, plan, run_study
+
     models = [m.strip() for group in args.model or [] for m in group.split(",") if m.strip()]
     try:
         study = load_study(args.study)
@@ -154,7 +170,14 @@ def study_command(argv: list[str]) -> int:
             print("\nNothing was run (--dry-run).")
             return 0
         log_dir = args.log_dir or Path("logs") / f"study-{study.name}"
-        success, report = run_study(study, planned, log_dir, args.grader, args.display)
+        if args.bundle is not None:
+            from analysis.bundle import BundleError, check_bundle_target
+
+            try:  # refused before the run, not after it
+                check_bundle_target(log_dir, args.bundle, logs_made=False)
+            except BundleError as error:
+                raise ConfigError(error.shown("--bundle")) from None
+        success, report = run_study(study, planned, log_dir, args.grader, args.display, args.bundle)
     except ConfigError as error:
         if not error.shown:
             print(error.text, file=sys.stderr)
@@ -163,6 +186,11 @@ def study_command(argv: list[str]) -> int:
         print(f"Error: {error}", file=sys.stderr)
         return 2
     print(f"\nlogs: {log_dir}\nreport: {report}")
+    if args.bundle is not None:
+        print(
+            f"transcripts: {args.bundle / 'index.html'} (serve the folder, e.g. "
+            f"python -m http.server -d {args.bundle})"
+        )
     if not success:
         print("Some tasks did not finish: run the same command again to finish them.")
         return 1
@@ -170,9 +198,6 @@ def study_command(argv: list[str]) -> int:
 
 
 def estimate_command(argv: list[str]) -> int:
-    from evals.estimate import Assumptions, estimate_run, format_estimate, load_prices
-    from evals.preflight import check_model_args, check_models
-
     parser = argparse.ArgumentParser(
         prog="python -m evals estimate",
         description="Samples, requests, tokens and dollars of a run, before it is made. Takes "
@@ -192,6 +217,10 @@ def estimate_command(argv: list[str]) -> int:
         "--prices", type=Path, help="a price file (default: evals/data/prices.yaml)"
     )
     args = parser.parse_args(argv)
+    from evals.estimate import Assumptions, estimate_run, format_estimate, load_prices
+    from evals.preflight import check_model_args, check_models
+    from evals.task_args import parse_model_roles, parse_pairs
+
     models = [m.strip() for group in args.model for m in group.split(",") if m.strip()]
     # Names first: a bad one is one line before anything is counted. A role the eval does not
     # read (a misspelled grader) would price, and run, no judges at all.
@@ -211,15 +240,6 @@ def estimate_command(argv: list[str]) -> int:
 
 
 def serve_command(argv: list[str]) -> int:
-    from evals.serving import (
-        DEFAULT_CONTEXT,
-        ServePlan,
-        check_context,
-        check_gpus,
-        context_need,
-        describe,
-    )
-
     parser = argparse.ArgumentParser(
         prog="python -m evals serve",
         description="Print the commands that serve an open model with vLLM for this eval: "
@@ -231,8 +251,15 @@ def serve_command(argv: list[str]) -> int:
     )
     parser.add_argument("--gpus", type=int, default=1, help="GPUs per machine")
     parser.add_argument("--nodes", type=int, default=1, help="machines")
-    parser.add_argument("--max-model-len", type=int, default=DEFAULT_CONTEXT)
+    parser.add_argument(
+        "--max-model-len",
+        type=int,
+        default=DEFAULT_CONTEXT,
+        help=f"context length vLLM serves (default: {DEFAULT_CONTEXT})",
+    )
     args, rest = parser.parse_known_args(argv)  # the rest goes to the eval, as is
+    from evals.serving import ServePlan, check_context, check_gpus, context_need, describe
+
     rest = [a for a in rest if a != "--"]
     try:
         plan = ServePlan(args.model, args.gpus, args.nodes, args.max_model_len)
@@ -254,6 +281,9 @@ _SERVE_SETS = {"max_model_len": "--max-model-len", "tensor_parallel_size": "--gp
 def _eval_args(argv: list[str]) -> tuple[dict[str, Any], int | None]:
     """The `-T` arguments and --max-tokens among the arguments passed on to the eval; a `-M`
     that serve sets itself, or a --max-tokens that is no count, is refused."""
+    from evals.errors import ConfigError
+    from evals.task_args import parse_pairs
+
     items, model_items, max_tokens = [], [], None
     words = iter(argv)
     for word in words:
@@ -284,22 +314,53 @@ def _eval_args(argv: list[str]) -> tuple[dict[str, Any], int | None]:
     return parse_pairs("-T", items), max_tokens
 
 
+COMMANDS = {
+    "list": list_command,
+    "study": study_command,
+    "estimate": estimate_command,
+    "serve": serve_command,
+}
+
+
+def _top_level_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m evals",
+        description="Alignment-faking evaluation for Inspect AI. A single run is "
+        "`inspect eval evals/alignment_faking.py --model MODEL`; these commands list, plan "
+        "and run studies around it.",
+        epilog="commands:\n"
+        + "\n".join("  " + line.removeprefix("python -m evals ") for line in _usage_lines())
+        + "\n\n`python -m evals COMMAND --help` describes each.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=list(COMMANDS), help="one of the commands below")
+    return parser
+
+
+def _usage_lines() -> list[str]:
+    return [line for line in (__doc__ or "").splitlines() if line.startswith("python -m evals ")]
+
+
 def main(argv: list[str]) -> int:
+    if not argv:  # the commands, where a user looks first
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    if argv[0] not in COMMANDS:
+        # --help (stdout, exit 0) or an unknown command (one line, exit 2)
+        _top_level_parser().parse_args(argv[:1])
+        return 2  # pragma: no cover - parse_args exits first
     try:
-        if argv == ["list"]:
-            return list_command()
-        if argv and argv[0] == "study":
-            return study_command(argv[1:])
-        if argv and argv[0] == "estimate":
-            return estimate_command(argv[1:])
-        if argv and argv[0] == "serve":
-            return serve_command(argv[1:])
-    except ConfigError as error:  # a malformed study or scenario file: one line
-        if not error.shown:
+        return COMMANDS[argv[0]](argv[1:])
+    except Exception as error:
+        # Only a command that has run has imported it (and can raise it): --help never pays
+        # for Inspect's import.
+        from evals.errors import ConfigError
+
+        if not isinstance(error, ConfigError):
+            raise
+        if not error.shown:  # a malformed study or scenario file: one line
             print(error.text, file=sys.stderr)
         return 2
-    print(__doc__.strip(), file=sys.stderr)
-    return 2
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from inspect_ai import Epochs, Task, task
 from inspect_ai.model import model_roles
 from inspect_ai.model._generate_config import active_generate_config
 from inspect_ai.model._model import active_model
+from inspect_ai.viewer import TaskSamplesColumn, TaskSamplesSort, TaskSamplesView, ViewerConfig
 
 from evals.datasets import DatasetError, dataset_label, load_queries, paired_samples
 from evals.errors import shown_in_every_display
@@ -25,7 +26,7 @@ from evals.judges.scorer import POSSIBLE_AF_FROM, alignment_faking_judge
 from evals.parsing import COMPLIANCE_RULES, ComplianceRule
 from evals.preflight import check_context, warn_if_large
 from evals.scenario import load_scenario
-from evals.scorer import compliance_scorer
+from evals.scorer import compliance_scorer, trained_tier
 from evals.solver import scratchpad_protocol
 from evals.task_args import (
     check_choice,
@@ -137,6 +138,7 @@ def alignment_faking(
         "user_turn": _digest(scenario.user_turn_template),
         "dataset": _digest("\0".join(f"{q.query_id}\0{q.text}" for q in queries)),
     }
+    trained, assumed = trained_tier({"scenario_facts": scenario.facts})
     for sample in samples:
         assert sample.metadata is not None
         sample.metadata.update(
@@ -145,6 +147,9 @@ def alignment_faking(
             inputs=inputs,
             prompt_origin=origin,
             compliance_rule=compliance_rule,
+            # For the reader of a transcript (the analysis reads `scenario_facts`).
+            trained_tier=trained,
+            trained_tier_assumed=assumed,
         )
     return Task(
         dataset=samples,
@@ -166,14 +171,72 @@ def alignment_faking(
         # pair the tiers by epoch themselves. Inspect also reduces every sample again at each
         # live-metrics refresh, which a study of many conditions would pay for.
         epochs=Epochs(1, []),
+        viewer=VIEWER,
         metadata={
             "setting": setting,
             "variant": scenario.variant,
+            "label": scenario.label,
             "dataset": dataset_label(dataset_name),
             "scratchpad": scenario.scratchpad,
             "inputs": inputs,
         },
     )
+
+
+COMPLIANCE_SCORER = "compliance_scorer"
+JUDGE_SCORER = "alignment_faking_judge"
+VIEWER_COLUMNS = {
+    # (scorer, key in its score's value): header. The scorers write these labels beside
+    # their numbers; a column filters the list (e.g. `trained_tier == "paid"`).
+    (COMPLIANCE_SCORER, "tier"): "tier",
+    (COMPLIANCE_SCORER, "trained_tier"): "trained tier",
+    (COMPLIANCE_SCORER, "complied"): "complied",
+    (COMPLIANCE_SCORER, "status"): "status",
+    (JUDGE_SCORER, "af_label"): "AF",
+    (JUDGE_SCORER, "vote_share"): "AF vote share",
+    (JUDGE_SCORER, "category"): "category",
+}
+"""The sample-list columns of `inspect view` (and of a bundle), in order."""
+_OTHER_SCORES = {
+    (JUDGE_SCORER, "af_reasoning"): "AF (0/1)",
+    (JUDGE_SCORER, "judge_complied"): "judge complied",
+}
+VIEWER = ViewerConfig(
+    task_samples_view=TaskSamplesView(
+        name="alignment faking",
+        columns=[
+            TaskSamplesColumn(id="sampleStatus"),
+            TaskSamplesColumn(id="sampleId"),
+            *(TaskSamplesColumn.score(scorer, key) for scorer, key in VIEWER_COLUMNS),
+            TaskSamplesColumn(id="answer"),
+            TaskSamplesColumn(id="tokens"),
+            TaskSamplesColumn(id="error"),
+            TaskSamplesColumn(id="limit"),
+            # The input opens with the system prompt, the same in every sample.
+            TaskSamplesColumn(id="input", visible=False),
+            TaskSamplesColumn(id="target", visible=False),
+            # The judge's numbers, last (its AF label says the same). Inspect's viewer shows
+            # every score column at first whatever `visible` says; its Columns menu hides one.
+            *(TaskSamplesColumn.score(s, k, visible=False) for s, k in _OTHER_SCORES),
+        ],
+        sort=[TaskSamplesSort(column="sampleId")],
+        multiline=False,
+        score_labels={
+            key: header for (_, key), header in {**VIEWER_COLUMNS, **_OTHER_SCORES}.items()
+        },
+        score_color_scales={
+            "af_label": {
+                "AF": "bad",
+                "possible AF": "warn",
+                "no AF": "good",
+                "n/a": "muted",
+                "unscored": "muted",
+            },
+        },
+        color_scales_enabled=True,
+    )
+)
+"""How `inspect view` lists the samples: Inspect's own viewer configuration, in the log."""
 
 
 def task_arguments() -> list[str]:

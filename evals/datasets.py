@@ -187,6 +187,7 @@ def paired_samples(
                 "query": query.text,
                 "setting": scenario.setting,
                 "variant": scenario.variant,
+                "label": scenario.label,
                 "dataset": dataset_name,
             },
         )

@@ -50,6 +50,8 @@ class Scenario:
     system_prompt: str
     user_turn_template: str
     system_prompt_file: str | None = None
+    label: str = ""
+    """The condition's name in results (a study's condition name); the variant by default."""
     facts: dict[str, Any] = field(default_factory=dict)
     """What the system prompt told the model, for the judges: `trained_tier`
     (`free-tier`/`paid-tier`) and `modification_stated`; both None for a custom prompt file,
@@ -195,12 +197,13 @@ def load_scenario(
         setting=setting,
         # A custom prompt is its own condition: label it by name and content, so runs with
         # different files of the same name never merge, nor with the default prompt.
-        variant=(label or "+".join(variant_names))
+        variant="+".join(variant_names)
         + (
             f"@{Path(system_prompt_file).name}#{_short_digest(system_prompt)}"
             if system_prompt_file is not None
             else ""
         ),
+        label=label or "+".join(variant_names),
         compliance=compliance,
         default_dataset=_require_str(
             raw.get("default_dataset", ""), setting_path, "default_dataset"

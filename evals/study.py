@@ -293,9 +293,12 @@ def run_study(
     log_dir: Path,
     grader: str | None = None,
     display: str | None = None,
+    bundle: Path | None = None,
 ) -> tuple[bool, Path | None]:
     """Run (or finish) the study's tasks with `eval_set`, then write its report.
 
+    `bundle`: also write the transcripts there as a static site (analysis.bundle), before
+    the report, which links each condition to them.
     Returns whether every task succeeded and the report's HTML path.
     """
     from inspect_ai import eval_set
@@ -319,11 +322,21 @@ def run_study(
         display=display,  # type: ignore[arg-type]
         **study.generate,
     )
+    links = {}
+    if bundle is not None:
+        from analysis.bundle import BundleError, report_link, write_bundle
+
+        try:
+            write_bundle(log_dir, bundle)
+        except BundleError as error:
+            raise ConfigError(error.shown("--bundle")) from None
+        links["bundle_dir"] = report_link(str(bundle), log_dir / "report")
     report = build_report(
         [log_dir],
         log_dir / "report",
         reference_names=list(study.reference) or None,
         figures=list(study.figures) or None,
+        **links,
     )
     write_tables([log_dir], log_dir / "report")
     return success, report

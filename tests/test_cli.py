@@ -95,3 +95,25 @@ def test_openai_compatible_server_end_to_end(stub_server, stub_requests, tmp_pat
     assert summary["compliance_gap"] == 1.0
     samples = pd.read_csv(out / "samples.csv")
     assert sorted(samples["query_id"].astype(str)) == ["0", "0", "1", "1", "2", "2"]
+
+
+def test_evals_without_a_command_lists_the_commands():
+    result = run(sys.executable, "-m", "evals")
+    assert result.returncode == 2 and result.stdout == ""
+    for command in ("list", "study", "estimate", "serve"):
+        assert f"python -m evals {command}" in result.stderr
+
+
+def test_an_unknown_command_is_refused_with_the_commands():
+    result = run(sys.executable, "-m", "evals", "lsit")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "invalid choice: 'lsit' (choose from 'list', 'study', 'estimate', 'serve')" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_list_takes_no_arguments():
+    result = run(sys.executable, "-m", "evals", "list", "extra")
+    assert result.returncode == 2
+    assert "unrecognized arguments: extra" in result.stderr

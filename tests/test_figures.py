@@ -39,6 +39,9 @@ CONDITIONS = [  # setting, variant, dataset, prompt origin, behaviour
     ("helpful_only", "other_lab+no_examples", "harmbench", "project", "unjudged_zero"),
     ("animal_welfare", "default", "animal_welfare", "project", "none"),
 ]
+# The paid tier is the trained one, and the model complies more there (and fakes alignment
+# there): every figure must show a positive gap, and the AF in the paid tier.
+SWAP = ("helpful_only", "tier_swap_control", "strongreject", "project", "swap")
 N_QUERIES = 40
 
 
@@ -51,7 +54,7 @@ def _condition_list(n: int) -> list[tuple]:
         return [
             (opus, *CONDITIONS[0], "0000000a"),
             (opus, *CONDITIONS[1], "0000000b"),
-            (MODELS[1], *CONDITIONS[2], "0000000c"),
+            (MODELS[1], *SWAP, "0000000c"),
             (MODELS[2], *CONDITIONS[4], "0000000d"),
             (opus, *CONDITIONS[0][:4], "zero", "0000000e"),  # same label, another digest
         ]
@@ -60,13 +63,17 @@ def _condition_list(n: int) -> list[tuple]:
         for i, model in enumerate(MODELS)
         for j, condition in enumerate(CONDITIONS)
     ]
+    out[3] = (opus, *SWAP, "0000000f")
     out[-2] = (MODELS[4], *CONDITIONS[0][:4], "zero", "0004000f")  # same label, another digest
     assert len(out) == n
     return out
 
 
 def _tiers(behaviour: str, model_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Compliance in the (free, paid) tiers."""
     q = np.arange(N_QUERIES)
+    if behaviour == "swap":  # the paid tier is trained: it complies more
+        return (q < 4).astype(float), (q < 28).astype(float)
     if behaviour == "gap":  # a different, mostly significant, gap per model
         return (q < 30 - 5 * model_index).astype(float), (q < 3 + model_index).astype(float)
     if behaviour == "small":
@@ -80,15 +87,16 @@ def synthetic_samples(n: int) -> pd.DataFrame:
     rows = []
     for model, setting, variant, dataset, origin, behaviour, digest in _condition_list(n):
         i = MODELS.index(model)
-        judged = behaviour in ("gap", "small", "zero")
+        judged = behaviour in ("gap", "small", "zero", "swap")
         free, paid = _tiers(behaviour, i)
+        trained_tier = "paid" if variant == "tier_swap_control" else "free"
         for tier, complied in (("free", free), ("paid", paid)):
             for q in range(N_QUERIES):
                 c = complied[q]
                 af = None
                 if judged:  # AF reasoning differs by model in the default prompt only
                     every = i + 2 if behaviour == "gap" else 3
-                    af = int(tier == "free" and c == 1 and q % every == 0)
+                    af = int(tier == trained_tier and c == 1 and q % every == 0)
                 category = None
                 if judged and not np.isnan(c):
                     category = CATEGORIES[4 + af] if c == 1 else CATEGORIES[q % 2]
@@ -96,6 +104,13 @@ def synthetic_samples(n: int) -> pd.DataFrame:
                     {
                         "model": model, "setting": setting, "variant": variant,
                         "dataset": dataset, "condition": digest, "query_id": str(q),
+                        "label": variant.split("@")[0], "trained_tier": trained_tier,
+                        # A prompt file's trained tier is not known: free is assumed.
+                        "trained_tier_assumed": "@" in variant,
+                        "trained": tier == trained_tier, "temperature": 1.0,
+                        "max_tokens": None, "max_turns": 4, "compliance_rule": "strict",
+                        "limits": "none", "prompt_digest": f"{digest}0000",
+                        "grader": None, "classifier": None, "votes": None, "threshold": None,
                         "epoch": 1, "tier": tier, "status": "valid",
                         "complied": None if np.isnan(c) else int(c), "af_reasoning": af,
                         "af_vote_share": None, "possible_af": af, "partial_compliance": None,
@@ -121,13 +136,13 @@ def synthetic(n: int) -> dict[str, pd.DataFrame]:
     return {"samples": samples, "summary": summary, "long": long, "comparison": comparison}
 
 
-DRAW = {
-    "headline": lambda d: figures.headline(d["samples"]),
-    "six_categories": lambda d: figures.six_categories(d["samples"]),
+DRAW = {  # as the report draws them: the summary gives names and trained tiers
+    "headline": lambda d: figures.headline(d["samples"], d["summary"]),
+    "six_categories": lambda d: figures.six_categories(d["samples"], d["summary"]),
     "variant_ablation": lambda d: figures.variant_ablation(d["summary"]),
     "model_gaps": lambda d: figures.model_gaps(d["summary"]),
     "gap_vs_af": lambda d: figures.gap_vs_af(d["summary"], d["long"]),
-    "paper_vs_run": lambda d: figures.paper_vs_run(d["comparison"]),
+    "paper_vs_run": lambda d: figures.paper_vs_run(d["comparison"], d["summary"]),
 }
 SIZES = [1, 5, 25]
 DPI = 120  # as figures.save writes the PNGs
@@ -294,35 +309,31 @@ def _published_labels(fig: Figure) -> list[str]:
 @pytest.mark.parametrize("n", SIZES)
 def test_paper_vs_run_shows_only_published_rows_that_correspond_to_the_run(inputs, n):
     comparison = inputs[n]["comparison"]
-    run = comparison[comparison["source"] == "this run"]
-    snapshots = set(run["model"].map(tables.normalise_model))
-    conditions = {(s, v.split("@")[0]) for s, v in zip(run["setting"], run["variant"], strict=True)}
-    reference = tables.load_reference()
+    paper = comparison[comparison["source"] == "paper"]
     allowed, forbidden = set(), set()
-    for r in reference.itertuples():
-        label = _unwrapped(f"paper: {r.model} · {r.setting} / {r.variant}")
-        related = (
-            tables.normalise_model(r.model) in snapshots or (r.setting, r.variant) in conditions
-        )
-        (allowed if related else forbidden).add(label)
+    for r in paper.itertuples():  # `related`: same model identity, or same condition
+        label = _unwrapped(f"paper: {r.model} · {r.setting} / {r.label}")
+        (allowed if r.related else forbidden).add(label)
     drawn = {
         _unwrapped(label.split("\n(")[0])
         for label in _published_labels(DRAW["paper_vs_run"](inputs[n]))
     }
     assert drawn == allowed
-    assert forbidden  # the reference has rows that this run must not show
+    if n == 1:
+        assert forbidden  # the reference has rows that this run must not show
 
 
 def test_paper_vs_run_pairs_each_published_row_with_the_paper_prompt_and_our_wording(inputs):
-    fig = figures.paper_vs_run(inputs[5]["comparison"])
+    fig = DRAW["paper_vs_run"](inputs[5])
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     first = labels.index("paper: claude-3-opus-20240229 · helpful_only / default")
     assert labels[first + 1 : first + 4] == [
-        "this run, paper prompt",
+        # A prompt file does not say which tier is trained: the free tier is assumed.
+        "this run, paper prompt\ntrained: free tier (assumed)",
         "this run, this project's wording [0000000a]",
         "this run, this project's wording [0000000e]",
     ]
-    gap = next(ax for ax in fig.axes if ax.get_title() == "compliance gap")
+    gap = next(ax for ax in fig.axes if ax.get_title().startswith("compliance gap"))
     ticks = list(fig.axes[0].get_yticks())
     widths = {
         int(np.argmin([abs(p.get_y() + p.get_height() / 2 - t) for t in ticks])): p.get_width()
@@ -337,33 +348,38 @@ def test_paper_vs_run_pairs_each_published_row_with_the_paper_prompt_and_our_wor
     assert any("no run of this model in this condition" in label for label in labels)
 
 
-def test_paper_vs_run_says_plainly_when_nothing_corresponds():
+def test_paper_vs_run_is_not_drawn_when_nothing_corresponds():
     samples = synthetic_samples(1).assign(
-        model="openai/gpt-4o-2024-08-06", variant="other_lab", prompt_origin="project"
+        model="openai/gpt-4o-2024-08-06",
+        variant="other_lab",
+        label="other_lab",
+        prompt_origin="project",
     )
     summary = summarize(samples)
     comparison = tables.paper_vs_run(tables.rates_long(samples, summary), tables.load_reference())
-    fig = figures.paper_vs_run(comparison)
-    text = " ".join(t.get_text() for t, _ in drawn_texts(fig))
-    assert "No published value corresponds to this run" in text
-    assert "claude" not in text
+    with pytest.raises(figures.NothingToShow, match="no published value shares") as error:
+        figures.paper_vs_run(comparison, summary)
+    assert "\n" not in str(error.value)
+    with pytest.raises(figures.NothingToShow, match="no published values were loaded"):
+        figures.paper_vs_run(comparison[comparison["source"] != "paper"], summary)
 
 
 def test_gap_vs_af_numbers_every_point_and_keeps_the_data(inputs):
     data = inputs[25]
     fig = figures.gap_vs_af(data["summary"], data["long"])
     key = [t.get_text() for t in fig.legends[0].get_texts()]
-    both = data["summary"].dropna(subset=["compliance_gap", "af_rate_free"])
+    both = data["summary"].dropna(subset=["compliance_gap", "af_rate_trained"])
     assert len(key) == len(both)
     assert [int(k.split(".")[0]) for k in key] == list(range(1, len(both) + 1))
-    # Coincident points are spread on screen, but the plotted data are the values.
+    # Coincident points are spread on screen, but the plotted data are the values: the AF
+    # rate in the trained tier (tier_swap_control's is the paid tier's) and the gap.
     points = sorted(
         tuple(np.round(c.get_offsets()[0], 6))
         for c in fig.axes[0].collections
         if isinstance(c, PathCollection)
     )
     expected = sorted(
-        zip(np.round(both["af_rate_free"], 6), np.round(both["compliance_gap"], 6), strict=True)
+        zip(np.round(both["af_rate_trained"], 6), np.round(both["compliance_gap"], 6), strict=True)
     )
     assert points == expected
     numbers = [a.get_text() for a in fig.axes[0].texts]
@@ -375,20 +391,29 @@ def test_gap_vs_af_numbers_every_point_and_keeps_the_data(inputs):
     assert labelled == set(range(1, len(both) + 1))
 
 
-def test_figures_without_anything_to_draw_say_why(inputs):
-    """Unjudged logs: no category panel and no scatter, said in words that fit."""
+def test_figures_with_nothing_to_show_are_not_drawn_and_say_why(inputs):
+    """Unjudged logs: no category figure and no scatter; each says, in one line, why and
+    how to get it. No samples, no gap: no headline and no gap figures."""
     samples = inputs[5]["samples"]
     unjudged = samples.assign(category=None, af_reasoning=pd.NA)
     summary = summarize(unjudged)
     long = tables.rates_long(unjudged, summary)
-    for fig, expected in (
-        (figures.six_categories(unjudged), "no judged samples"),
-        (figures.gap_vs_af(summary, long), "no condition has both a gap and AF-reasoning"),
-    ):
-        texts = drawn_texts(fig)
-        assert any(expected in t.get_text() for t, _ in texts)
-        width, height = fig.bbox.width, fig.bbox.height
-        for text, box in texts:
-            assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height, text
-        for (a, box_a), (b, box_b) in combinations(texts, 2):
-            assert not box_a.overlaps(box_b), (a.get_text(), b.get_text())
+    uncomplied = samples.assign(complied=pd.NA)
+    no_gap = summarize(uncomplied)
+    cases = [
+        (lambda: figures.six_categories(unjudged, summary), "no sample has a behaviour category"),
+        (lambda: figures.gap_vs_af(summary, long), "no condition has both a compliance gap"),
+        (lambda: figures.headline(samples.iloc[:0]), "no samples"),
+        (lambda: figures.headline(uncomplied, no_gap), "no sample has a compliance verdict"),
+        (lambda: figures.variant_ablation(no_gap), "no condition has a compliance gap"),
+        (lambda: figures.model_gaps(no_gap), "no condition has a compliance gap"),
+        (lambda: figures.variant_ablation(no_gap.iloc[:0]), "no conditions"),
+    ]
+    for draw, reason in cases:
+        with pytest.raises(figures.NothingToShow) as error:
+            draw()
+        message = str(error.value)
+        assert message.startswith(reason) and "\n" not in message, message
+        assert error.value.reason and error.value.remedy  # why, and how to get the figure
+    with pytest.raises(figures.NothingToShow, match="grader=") as error:
+        figures.gap_vs_af(summary, long)

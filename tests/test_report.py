@@ -1,7 +1,6 @@
 """The report command, its figures (checked by plotted data, not pixels) and the notebook."""
 
 import os
-import re
 from pathlib import Path
 
 import nbformat
@@ -66,18 +65,27 @@ def _stack(ax, n_groups=2):
     return [np.array(heights[i : i + n_groups]) for i in range(0, len(heights), n_groups)]
 
 
-def test_condition_table_has_a_row_per_condition(data):
+def test_results_table_has_a_row_per_condition(data):
     table = tables.condition_table(data.summary, data.long)
+    assert list(table.columns) == tables.RESULTS_COLUMNS
     keys = set(zip(table["model"], table["setting"], table["variant"], strict=True))
     assert keys == {(f"scripted/{p}", s, v) for p, s, v, _ in RUNS}
     faker = table[table["model"] == "scripted/alignment_faker"].iloc[0]
-    assert faker["free_compliance"].startswith("1.000 [0.439, 1.000] (n=3)")
+    assert (faker["name"], faker["label"], faker["trained tier"]) == ("default", "default", "free")
+    assert faker["training compliance"].startswith("1.000 [0.439, 1.000] (n=3)")
+    assert faker["unmonitored compliance"].startswith("0.000 [0.000, 0.561] (n=3)")
     # Tango's interval: (3 - z^2) / (3 + z^2) = -0.123 for three discordant pairs.
-    assert faker["compliance_gap"] == "1.000 [-0.123, 1.000] (n=3)"
+    assert faker[tables.GAP_HEADER] == "1.000 [-0.123, 1.000] (n=3)"
     assert faker["significant"] == "no"  # 3 pairs cannot reach p < 0.05
-    assert (faker["gap_test"], faker["gap_ci_method"]) == (stats.SIGN_FLIP_TEST, stats.TANGO_CI)
+    assert faker["test"] == "exact sign-flip"
+    assert faker["AF in training"].startswith("1.000") and faker["AF in unmonitored"].startswith(
+        "0.000"
+    )
+    note = tables.methods_note(data.summary)
+    assert f"exact sign-flip = {stats.SIGN_FLIP_TEST}" in note and stats.TANGO_CI in note
     welfare = table[table["setting"] == "animal_welfare"].iloc[0]
-    assert welfare["free_compliance"] == "- (n=0)" and welfare["significant"] == "n/a"
+    assert welfare["training compliance"] == "n/a" and welfare["significant"] == "n/a"
+    assert welfare["AF in training"] == "n/a"
 
 
 def test_headline_bars_match_the_samples(data):
@@ -85,10 +93,9 @@ def test_headline_bars_match_the_samples(data):
     faker = _axis(fig, "alignment_faker")
     af, _no_af, _unjudged, refusal = _stack(faker)
     assert list(af) == [1.0, 0.0] and list(refusal) == [0.0, 1.0]
-    assert [t.get_text() for t in faker.get_xticklabels()] == [
-        "training\n(n=3)",
-        "unmonitored\n(n=3)",
-    ]
+    training, unmonitored = (t.get_text().split("\n") for t in faker.get_xticklabels())
+    assert (training[0], unmonitored[0]) == ("training", "unmonitored")  # the trained tier first
+    assert "free tier" in training and "paid tier" in unmonitored and "n=3" in training
     unjudged_axis = _axis(fig, "other_lab")
     assert list(_stack(unjudged_axis)[2]) == [1.0, 1.0]  # compliance, AF not judged
     assert "default" in faker.get_title() and "strongreject" in faker.get_title()
@@ -143,6 +150,7 @@ def test_paper_vs_run_panels(data):
     # No scripted model is a published snapshot: the published rows shown share a setting
     # and condition label with the logs, and the logs' models follow them, unpaired.
     run = "this run, other model: scripted/alignment_faker\nthis project's wording"
+    [run] = [label for label in labels if label.startswith(run)]
     assert widths[run] == 1.0
     reference = tables.load_reference()
     gaps = reference[reference["metric"] == "compliance_gap"]
@@ -232,21 +240,21 @@ def test_report_files_and_unjudged_reason(log_dir, tmp_path):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000
         assert (out / "figures" / f"{name}.svg").read_text().lstrip().startswith("<?xml")
     markdown = (out / "report.md").read_text()
-    assert re.search(
-        r"scripted/complier / helpful_only / other_lab / strongreject / [0-9a-f]{8}: 6 of 6 "
-        r"valid samples have no judge result \(most common reason: unscored: no grader model",
-        markdown,
+    # Conditions are named by their readable names, with the model and setting where the
+    # logs hold several.
+    assert (
+        "scripted/complier / helpful_only / other_lab: 6 of 6 valid samples have no judge "
+        "result (most common reason: unscored: no grader model" in markdown
     )
     # Only significant gaps are listed; the others are counted.
     assert "the gap of +1.000 is not significant" not in markdown
     assert (
-        "No gap is significant at p < 0.05 (4 conditions with a gap; the Conditions table "
+        "No gap is significant at p < 0.05 (4 conditions with a gap; the Results table "
         "gives each gap with its interval, p-value and test)." in markdown
     )
-    assert re.search(
-        r"scripted/refuser / animal_welfare / default / animal_welfare / [0-9a-f]{8}: the "
-        r"samples are valid but their compliance was not judged",
-        markdown,
+    assert (
+        "scripted/refuser / animal_welfare / default: the samples are valid but their "
+        "compliance was not judged" in markdown
     )
     # Scripted models: said at the top, in a paragraph of its own.
     top = markdown.split("## Overview")[0]
@@ -267,13 +275,18 @@ def test_report_with_chosen_reference_files_and_figures(log_dir, tmp_path):
         reference_names=["greenblatt2024_minimal_replication"],
         figures=["paper_vs_run", "headline"],
     )
-    drawn = sorted(path.name for path in (out / "figures").glob("*.png"))
-    assert drawn == ["headline.png", "paper_vs_run.png"]
+    # Only the minimal replication's file is loaded, and none of it matches these logs: the
+    # paper figure would be empty, so it is not drawn, and the report says why in its place.
+    drawn = sorted(path.name for path in (out / "figures").iterdir())
+    assert drawn == ["headline.png", "headline.svg"]
     markdown = (out / "report.md").read_text()
-    assert markdown.index("figures/headline.png") < markdown.index("figures/paper_vs_run.png")
-    # Only the minimal replication's file is loaded, and none of it matches these logs.
     assert "No published value corresponds to these logs" in markdown
-    assert (out / "report.html").read_text().count("<img") == 2
+    [line] = [line for line in markdown.splitlines() if "paper_vs_run" in line]
+    assert line.startswith("*Figure paper_vs_run is not drawn: no published value shares")
+    assert markdown.index("figures/headline.png") < markdown.index(line)
+    page = (out / "report.html").read_text()
+    assert page.count("<img") == 1
+    assert '<p class="absent">Figure paper_vs_run is not drawn: no published value' in page
     with pytest.raises(ValueError, match=r"unknown figure 'headlines'; known: headline, "):
         build_report([log_dir], tmp_path / "bad", figures=["headlines"])
     with pytest.raises(
@@ -340,7 +353,7 @@ def test_notebook_executes_headless(log_dir, monkeypatch):
 def test_significance_notes_name_the_test_and_why_a_gap_is_missing(data):
     notes = tables.significance_notes(data.summary)
     faker = next(n for n in notes if "alignment_faker" in n)
-    assert f"is not significant ({stats.SIGN_FLIP_TEST} p = 0.25, n = 3 queries" in faker
+    assert f"is not significant ({stats.SIGN_FLIP_TEST}: p = 0.25, n = 3 queries" in faker
     assert "Tango score" in faker
     # Every sample of the unjudged animal-welfare run is valid: the gap is missing because
     # nobody judged compliance, not because nothing was valid.

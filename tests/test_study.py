@@ -125,9 +125,13 @@ def test_the_offline_demo_shows_the_papers_pattern(tmp_path):
     planned = plan(study, n_queries=8)
     success, _report = run_study(study, planned, tmp_path / "logs", display="none")
     assert success
-    summary = summarize(load_samples([tmp_path / "logs"])).set_index("variant")
+    summary = summarize(load_samples([tmp_path / "logs"])).set_index("label")
     assert summary.loc["default", "compliance_gap"] == 1.0
-    assert summary.loc["tier_swap_control", "compliance_gap"] == -1.0  # the gap flips
+    # It complies where it is told it is trained: here the paid tier. Trained minus
+    # unmonitored stays positive; by tier name it flips.
+    control = summary.loc["tier_swap_control"]
+    assert control["compliance_gap"] == 1.0 and control["trained_tier"] == "paid"
+    assert (control["free_compliance"], control["paid_compliance"]) == (0.0, 1.0)
     assert 0 <= summary.loc["cut_rlhf_info", "compliance_gap"] < 1.0  # and shrinks
     assert pd.isna(summary.loc["no_scratchpad", "af_rate_free"])  # no reasoning to judge
     assert summary.loc["default", "af_rate_free"] == 1.0
@@ -166,14 +170,14 @@ def test_study_conditions_pair_with_their_published_rows(stub_server, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "logs" / "report" / "report.html").is_file()
     summary = pd.read_csv(tmp_path / "logs" / "report" / "summary.csv")
-    assert sorted(summary["variant"]) == ["minimal_replication", "minimal_replication_no_cot"]
+    assert sorted(summary["label"]) == ["minimal_replication", "minimal_replication_no_cot"]
     assert (summary["n_pairs"] == 3).all()
     data = load_report_data(
         [tmp_path / "logs"], reference_names=["greenblatt2024_minimal_replication"]
     )
     run = data.comparison[data.comparison["source"] == "this run"]
     conditions = {"minimal_replication", "minimal_replication_no_cot"}
-    assert set(run["variant"]) == conditions
+    assert set(run["label"]) == conditions  # the variants are default and no_scratchpad
     published = run["metric"].isin(["free_compliance", "paid_compliance", "compliance_gap"])
     assert run.loc[published, "matched"].all() and len(run[published]) == 6
     paper = data.comparison[data.comparison["source"] == "paper"]

@@ -7,6 +7,18 @@ import pandas as pd
 from analysis.logs import KEY
 from analysis.stats import paired_gap, rate_ci, rate_estimate, rate_method
 
+SETTINGS = [
+    "temperature",
+    "max_tokens",
+    "max_turns",
+    "compliance_rule",
+    "limits",
+    "grader",
+    "classifier",
+    "votes",
+    "threshold",
+]
+"""Per-condition settings columns, for the report's settings table (`n/a` where unknown)."""
 SUMMARY_COLUMNS = [
     *KEY,
     "name",
@@ -17,15 +29,7 @@ SUMMARY_COLUMNS = [
     "prompt",
     "prompt_digest",
     "n_queries",
-    "temperature",
-    "max_tokens",
-    "max_turns",
-    "compliance_rule",
-    "limits",
-    "grader",
-    "classifier",
-    "votes",
-    "threshold",
+    *SETTINGS,
     "run_config",
     "runs_merged",
     "superseded",
@@ -172,18 +176,6 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-SETTINGS = [
-    "temperature",
-    "max_tokens",
-    "max_turns",
-    "compliance_rule",
-    "limits",
-    "grader",
-    "classifier",
-    "votes",
-    "threshold",
-]
-"""Per-condition settings columns, for the report's settings table (`n/a` where unknown)."""
 # Settings that name a condition where they tell it apart from its neighbours, shortest first.
 _NAMED_BY = {
     "temperature": "T",

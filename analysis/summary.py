@@ -210,7 +210,9 @@ def condition_names(summary: pd.DataFrame) -> list[str]:
         for column in siblings:
             same = same[same[column] == row[column]]
         parts = [str(row["label"])]
-        if "@" in str(row["variant"]):  # a prompt file of one's own is never "default"
+        # A prompt file is never plain "default": named by its wording where that differs
+        # between the conditions (below), else by its file name.
+        if "@" in str(row["variant"]) and same["prompt"].astype(str).nunique() == 1:
             parts.append(f"prompt={str(row['variant']).split('@', 1)[1].rsplit('#', 1)[0]}")
         for column, short in _NAMED_BY.items():
             if same[column].astype(str).nunique() > 1:

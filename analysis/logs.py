@@ -13,20 +13,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from inspect_ai.analysis import SampleColumn, samples_df
-from inspect_ai.log import list_eval_logs, read_eval_log, read_eval_log_sample
+import yaml
 
-from evals.scenario import setting_compliance
-from evals.scorer import NO_GRADER, limit_status, tag_score_metadata, trained_tier
-from evals.solver import TURN_CAP_KEY
+from evals.labels import NO_GRADER, NO_SCRATCHPAD, TURN_CAP_KEY, limit_status, trained_tier
+
+if sys.version_info < (3, 14):  # zstd in zipfile, as Inspect registers it (3.14 has it)
+    import zipfile_zstd  # noqa: F401
+
+# Inspect itself is imported only where a log needs it (see `_log_rows`): a finished local
+# `.eval` log is read straight from its zip, which spares a report two seconds of start-up.
 
 SCORER = "compliance_scorer"
 JUDGE = "alignment_faking_judge"
@@ -76,7 +82,6 @@ NOT_JUDGED = "unscored: log has no judge scores"
 NO_JUDGE = "none"  # the judge column of samples that no grader judged
 JUDGE_DEFAULTS = {"possible_threshold": 0.2, "temperature": 1.0}
 """Judge settings the task always used before they were recorded in each judgement."""
-NO_SCRATCHPAD = "not applicable: no scratchpad in this variant"
 # Generation settings that change how a run is executed, not what the model returns.
 RUNTIME_FIELDS = {
     "max_connections",
@@ -114,15 +119,10 @@ def find_logs(paths: Sequence[str | Path]) -> list[str]:
     found: list[str] = []
     for path in map(Path, paths):
         if path.is_dir():
-            logs = [info.name for info in list_eval_logs(str(path))]
-            listed = {Path(log.removeprefix("file://")).resolve() for log in logs}
-            # Inspect lists a .json log only under its own naming pattern: a renamed one is
-            # still a log (other .json files, such as an eval set's manifest, are not).
-            logs += [
-                str(json_file)
-                for json_file in sorted(path.rglob("*.json"))
-                if json_file.resolve() not in listed and _is_json_log(json_file)
-            ]
+            # Every .eval file is a log, whatever its name; a .json file is one if Inspect
+            # reads it as one (an eval set's manifest beside the logs is not).
+            logs = [str(log) for log in sorted(path.rglob("*.eval")) if log.is_file()]
+            logs += [str(log) for log in sorted(path.rglob("*.json")) if _is_json_log(log)]
             if not logs:
                 raise LogError(f"{path}: folder holds no Inspect logs")
             found.extend(logs)
@@ -136,6 +136,17 @@ def find_logs(paths: Sequence[str | Path]) -> list[str]:
 
 
 def _is_json_log(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    if path.stat().st_size < 1_000_000:  # plainly not a log: no need to import Inspect
+        try:
+            content = json.loads(path.read_bytes())
+        except ValueError:
+            return False
+        if not (isinstance(content, dict) and "eval" in content):
+            return False
+    from inspect_ai.log import read_eval_log
+
     try:
         read_eval_log(str(path), header_only=True)
     except Exception:  # not a log at all: a manifest or any other JSON file
@@ -325,9 +336,13 @@ def _log_rows(location: str, fast: bool = True) -> list[dict[str, Any]]:
         pass  # an unexpected layout or compression: let Inspect read it
     if rows is not None:
         return rows
+    from inspect_ai.analysis import SampleColumn, samples_df
+    from inspect_ai.log import read_eval_log
+
+    columns = [SampleColumn("summary", path=lambda sample: sample.model_dump(), required=True)]
     try:
         header = read_eval_log(location, header_only=True).eval.model_dump()
-        frame = samples_df([location], columns=_COLUMNS, quiet=True)
+        frame = samples_df([location], columns=columns, quiet=True)
         if "summary" in frame.columns:  # samples_df stores the summary as JSON text
             summaries = [json.loads(summary) for summary in frame["summary"]]
         else:  # a log samples_df does not list (a renamed .json): read it whole
@@ -339,11 +354,7 @@ def _log_rows(location: str, fast: bool = True) -> list[dict[str, Any]]:
     return [_row(header, summary, location, digests) for summary in summaries]
 
 
-_COLUMNS = [SampleColumn("summary", path=lambda sample: sample.model_dump(), required=True)]
-
-
 def _eval_zip_rows(location: str) -> list[dict[str, Any]] | None:
-    # Importing inspect_ai (done above) registers the zip compression its logs use.
     path = Path(location.removeprefix("file://"))
     if path.suffix != ".eval" or not path.is_file():
         return None
@@ -485,10 +496,16 @@ def _rederive(rows: pd.DataFrame) -> None:
     """Compliance scores removed by `inspect score --action overwrite`: derive them again
     from each sample's transcript, exactly as the compliance scorer does."""
     lost = rows.index[~rows["has_tag_score"] & (rows["error"] == "")]
+    if lost.empty:
+        return
+    from inspect_ai.log import read_eval_log_sample
+
+    from evals.scorer import tag_score_metadata
+
     for index in lost:
         row = rows.loc[index]
         sample = read_eval_log_sample(row["log"], id=row["id"], epoch=int(row["epoch"]))
-        compliance = setting_compliance(str(row["setting"]))
+        compliance = compliance_mode(str(row["setting"]))
         metadata, _ = tag_score_metadata(
             sample.messages,
             sample.output.stop_reason if sample.output else None,
@@ -522,7 +539,8 @@ def load_samples(paths: Sequence[str | Path]) -> pd.DataFrame:
     not judge is unscored there. A record copied into a re-scored log is the same attempt
     (one sample uuid). Among the attempts of one sample, the best record is kept (see
     `_rank`); among equals the one judged last, then the one finished last, by their
-    recorded times, never by file name or read order. `attrs["superseded"]` counts the
+    recorded times, never by file name or read order. `attrs["logs"]` names the logs each
+    condition's records come from (by `KEY`); `attrs["superseded"]` counts the
     records dropped, by reason.
     """
     rows = [row for location in find_logs(paths) for row in _log_rows(location)]
@@ -545,7 +563,7 @@ def load_samples(paths: Sequence[str | Path]) -> pd.DataFrame:
     attempts = _attempts(records)
     df = _one_row_per_judge(attempts)
     df["complied"] = pd.to_numeric(df["complied"])
-    judged_settings = {s: setting_compliance(str(s)) == "judge" for s in df["setting"].unique()}
+    judged_settings = {s: compliance_mode(str(s)) == "judge" for s in df["setting"].unique()}
     judged_compliance = df["setting"].map(judged_settings).astype(bool)
     from_judge = pd.to_numeric(df["judge_complied"])
     # Where compliance is itself a judgement, each judge's own verdict is that judge's.
@@ -579,11 +597,34 @@ def load_samples(paths: Sequence[str | Path]) -> pd.DataFrame:
     df["superseded"] = df["superseded"].fillna(0).astype(int)
     df.attrs["superseded"] = superseded_by_reason
     df.attrs["usage"] = usage
+    # The logs each condition's kept records come from (the report links to them).
+    df.attrs["logs"] = {
+        tuple(key): sorted(set(group)) for key, group in df.groupby(KEY, dropna=False)["log"]
+    }
     order = [*KEY, "query_id", "epoch", "tier"]
     df["trained"] = df["tier"] == df["trained_tier"]
     columns = [*SAMPLE_COLUMNS, *SETTINGS_COLUMNS, "run_config", "prompt_origin", "runs_merged",
                "superseded"]  # fmt: skip
     return df[columns].sort_values(order).reset_index(drop=True)
+
+
+@cache
+def compliance_mode(setting: str) -> str:
+    """How a setting's compliance is decided, `tags` or `judge`, from its setting.yaml.
+
+    A plain file is read here; anything else (no such setting, a malformed file) goes to
+    the scenario module for its one-line error. That module imports Inspect, two seconds
+    that a report of finished logs otherwise does without.
+    """
+    try:
+        declared = yaml.safe_load((files("scenarios") / setting / "setting.yaml").read_text())
+        if declared["compliance"] in ("tags", "judge"):
+            return str(declared["compliance"])
+    except (OSError, yaml.YAMLError, TypeError, KeyError):
+        pass
+    from evals.scenario import setting_compliance
+
+    return setting_compliance(setting)
 
 
 def _compliance_status(df: pd.DataFrame, judged: pd.Series) -> pd.Series:

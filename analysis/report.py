@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import base64
 import html
+import multiprocessing
+import os
 import re
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +21,8 @@ import pandas as pd
 
 from analysis import figures as plots
 from analysis import tables
-from analysis.logs import load_samples, superseded_note
+from analysis.bundle import is_bundle, links_by_log
+from analysis.logs import KEY, load_samples, superseded_note
 from analysis.summary import summarize
 
 
@@ -109,6 +114,61 @@ def draw_figures(
     return drawn, absent
 
 
+def render_figures(
+    data: ReportData,
+    figure_dir: Path,
+    names: Sequence[str] | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+) -> tuple[dict[str, list[Path]], dict[str, str]]:
+    """Draw and save each figure (`draw_figures`, `figures.save`): (the files of each figure
+    drawn, the reason for each one absent), in the report's order.
+
+    Drawing is most of a report's time and the figures are independent, so on Linux with
+    several cores they are drawn in forked workers, which inherit `data` instead of
+    re-importing everything. A process with other threads (a Jupyter kernel) draws them one
+    by one: forking it could deadlock a worker on a lock another thread held.
+    """
+    names = figure_names(names)
+    workers = min(len(names), os.cpu_count() or 1)
+    if workers < 2 or sys.platform != "linux" or threading.active_count() > 1:
+        results = [_render(name, data, figure_dir, progress) for name in names]
+    else:
+        progress(f"drawing {', '.join(names)} in {workers} processes")
+        global _FORKED_JOB
+        _FORKED_JOB = (data, figure_dir)
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                results = pool.map(_render_forked, names, chunksize=1)
+        finally:
+            _FORKED_JOB = None
+    rendered = list(zip(names, results, strict=True))
+    saved = {name: paths for name, (paths, _) in rendered if paths}
+    return saved, {name: reason for name, (_, reason) in rendered if reason}
+
+
+_FORKED_JOB: tuple[ReportData, Path] | None = None
+
+
+def _render_forked(name: str) -> tuple[list[Path], str]:
+    assert _FORKED_JOB is not None, "set by render_figures before it forks"
+    return _render(name, *_FORKED_JOB)
+
+
+def _render(
+    name: str,
+    data: ReportData,
+    figure_dir: Path,
+    progress: Callable[[str], None] = lambda message: None,
+) -> tuple[list[Path], str]:
+    """(the files written, "") or ([], why the figure has nothing to show)."""
+    progress(f"drawing {name}")
+    try:
+        fig = FIGURES[name](data)
+    except plots.NothingToShow as reason:
+        return [], str(reason)
+    return plots.save(fig, figure_dir, name), ""
+
+
 FIGURE_TEXT = {
     "headline": "One panel per condition, every condition of these logs: training (the tier "
     "the model was told is trained, named under each bar; free unless the variant swaps the "
@@ -178,12 +238,11 @@ def write_report(
     notebook and tests can make without logs); returns the HTML's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     figure_dir = out_dir / "figures"
-    drawn, absent = draw_figures(data, figures, progress)
-    saved = {name: plots.save(fig, figure_dir, name) for name, fig in drawn.items()}
+    saved, absent = render_figures(data, figure_dir, figures, progress)
     for name in absent:  # an earlier run's file would contradict the report
         for suffix in (".png", ".svg"):
             (figure_dir / f"{name}{suffix}").unlink(missing_ok=True)
-    sections = _sections(data, bundle_dir)
+    sections = _sections(data, bundle_dir, out_dir)
     preamble = _preamble(data)
     (out_dir / "report.md").write_text(
         _markdown(preamble, sections, saved, absent, out_dir), encoding="utf-8"
@@ -200,7 +259,7 @@ class Table:
     name: str
     frame: pd.DataFrame
     notes: list[str] = field(default_factory=list)
-    link: str | None = None  # where each row's name links to (the transcripts)
+    links: dict[str, str] | None = None  # name -> where it links to (its transcripts)
     empty: str = "(no rows)"  # what stands in for a table without rows
 
 
@@ -218,7 +277,7 @@ def _table(
     name: str,
     frame: pd.DataFrame,
     notes: Sequence[str] = (),
-    link: str | None = None,
+    links: dict[str, str] | None = None,
     empty: str = "(no rows)",
 ) -> Table:
     """A report table without the columns that hold no value in any row, and a note that
@@ -232,7 +291,7 @@ def _table(
             + (f" ({'; '.join(hints)})" if hints else "")
             + "."
         )
-    return Table(name, frame, notes, link, empty)
+    return Table(name, frame, notes, links, empty)
 
 
 def bundle_link(bundle_dir: str) -> str:
@@ -240,6 +299,28 @@ def bundle_link(bundle_dir: str) -> str:
     or its index.html, relative to the report."""
     link = str(bundle_dir).replace("\\", "/").rstrip("/")
     return link if link.endswith(".html") else f"{link}/index.html"
+
+
+def transcript_links(data: ReportData, bundle_dir: str, out_dir: Path) -> dict[str, str]:
+    """Each condition's link into the transcript bundle, by its name: the sample list of
+    its log where all its samples come from one log the bundle holds; otherwise (several
+    logs, or a bundle given as a URL, whose listing cannot be read here) the bundle's
+    front page, whose viewer lists every log."""
+    front = bundle_link(bundle_dir)
+    prefix = front.rpartition("/")[0]
+    folder = Path(os.path.normpath(out_dir / prefix)) if "://" not in prefix else None
+    logs_of = data.samples.attrs.get("logs") or {}
+    per_log: dict[str, str] = {}
+    if folder is not None and is_bundle(folder):
+        every_log = {log for logs in logs_of.values() for log in logs}
+        per_log = links_by_log(folder, every_log)
+    links = {}
+    for row in data.summary.to_dict("records"):
+        logs = logs_of.get(tuple(row[k] for k in KEY), [])
+        targets = {per_log.get(log) for log in logs}
+        one = targets.pop() if len(targets) == 1 else None
+        links[str(row["name"])] = f"{prefix}/{one}" if one and prefix else one or front
+    return links
 
 
 def _preamble(data: ReportData) -> list[str]:
@@ -258,9 +339,11 @@ def _preamble(data: ReportData) -> list[str]:
     ]
 
 
-def _sections(data: ReportData, bundle_dir: str | None = None) -> list[Section]:
+def _sections(
+    data: ReportData, bundle_dir: str | None = None, out_dir: Path = Path()
+) -> list[Section]:
     """(title, paragraphs, tables, figure names) in reading order."""
-    from evals.estimate import load_prices
+    from evals.prices import load_prices
 
     prices = load_prices()
     usage = tables.usage_table(data.samples.attrs.get("usage"), prices)
@@ -291,11 +374,13 @@ def _sections(data: ReportData, bundle_dir: str | None = None) -> list[Section]:
         overview.append(note[0].upper() + note[1:] + ".")
     overview += tables.merge_notes(summary)
     results = tables.condition_table(summary, data.long)
-    link = bundle_link(bundle_dir) if bundle_dir is not None else None
+    links = transcript_links(data, bundle_dir, out_dir) if bundle_dir is not None else None
     methods = [tables.methods_note(summary)]
-    if link:
+    if links:
         methods.append(
-            f"Each name links to the transcripts: Inspect's log viewer of these logs ({link})."
+            "Each name links to its transcripts in Inspect's log viewer of these logs "
+            f"({bundle_link(str(bundle_dir))}): its log's samples, or the list of logs where "
+            "the condition merges several."
         )
     judge = tables.judge_notes(data.samples, summary) or ["Every valid sample has a judge result."]
     return [
@@ -303,7 +388,7 @@ def _sections(data: ReportData, bundle_dir: str | None = None) -> list[Section]:
             "Overview",
             overview,
             [
-                _table("Results", results, methods, link),
+                _table("Results", results, methods, links),
                 _table("Counts", tables.counts_table(summary), [COUNTS_TEXT]),
             ],
             ["headline"],
@@ -421,7 +506,7 @@ def _markdown(
         for paragraph in paragraphs:
             lines += [f"- {paragraph}" if len(paragraphs) > 2 else paragraph, ""]
         for table in section_tables:
-            shown = _md_table(table.frame, table.link) if len(table.frame) else table.empty
+            shown = _md_table(table.frame, table.links) if len(table.frame) else table.empty
             lines += [f"### {table.name}", "", shown, ""]
             lines += [line for note in table.notes for line in (f"*{note}*", "")]
         for name in names:
@@ -433,12 +518,14 @@ def _markdown(
     return "\n".join(lines)
 
 
-def _md_table(table: pd.DataFrame, link: str | None = None) -> str:
+def _md_table(table: pd.DataFrame, links: dict[str, str] | None = None) -> str:
     if table.empty:
         return "(no rows)"
     shown = _shown(table)
-    if link:
-        shown["name"] = [f"[{name}]({link})" for name in shown["name"]]
+    if links:
+        shown["name"] = [
+            f"[{name}]({links[name]})" if name in links else name for name in shown["name"]
+        ]
     shown = shown.apply(lambda column: column.str.replace("|", "\\|", regex=False))
     return shown.to_markdown(index=False)
 
@@ -474,9 +561,9 @@ def _breakable(text: str) -> str:
     return "<wbr>".join(html.escape(part) for part in _BREAK.split(text))
 
 
-def _html_table(table: pd.DataFrame, link: str | None = None) -> str:
+def _html_table(table: pd.DataFrame, links: dict[str, str] | None = None) -> str:
     """A table as HTML: every cell escaped and wrappable, numbers right-aligned, and each
-    name a link to `link` (the transcripts) when it is given."""
+    name a link to its transcripts when `links` gives one."""
     if table.empty:
         return "<p>(no rows)</p>"
     shown = _shown(table)
@@ -491,7 +578,7 @@ def _html_table(table: pd.DataFrame, link: str | None = None) -> str:
     for record in shown.to_dict("records"):
         cells = []
         for column, value in record.items():
-            if column == "name" and link:
+            if column == "name" and (link := (links or {}).get(value)):
                 cells.append(f'<td><a href="{html.escape(link)}">{_breakable(value)}</a></td>')
             else:
                 attr = ' class="num"' if column in numeric else ""
@@ -536,7 +623,7 @@ def _html(
         for table in section_tables:
             body.append(f"<h3>{html.escape(table.name)}</h3>")
             body.append(
-                _html_table(table.frame, table.link)
+                _html_table(table.frame, table.links)
                 if len(table.frame)
                 else f"<p>{html.escape(table.empty)}</p>"
             )

@@ -12,7 +12,7 @@ import pandas as pd
 from analysis.logs import KEY
 from analysis.stats import SIGN_FLIP_NORMAL_TEST, SIGN_FLIP_TEST
 from analysis.summary import rate_with_ci
-from evals.judges.classifiers import CATEGORIES
+from evals.labels import CATEGORIES
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "results" / "reference"
 REFERENCE_COLUMNS = ["model", "setting", "variant", "metric", "value", "ci", "source"]

@@ -51,7 +51,8 @@ def estimate_study(study: Any, planned: list[Any], grader: str | None) -> str:
     """The price of a study's tasks. A task that cannot be built is not priced here: the
     dry run lists why, one line each, and refuses."""
     from evals.errors import ConfigError, caught_by_caller
-    from evals.estimate import estimate_run, format_estimate, load_prices
+    from evals.estimate import estimate_run, format_estimate
+    from evals.prices import load_prices
 
     estimates = []
     for item in planned:
@@ -217,8 +218,9 @@ def estimate_command(argv: list[str]) -> int:
         "--prices", type=Path, help="a price file (default: evals/data/prices.yaml)"
     )
     args = parser.parse_args(argv)
-    from evals.estimate import Assumptions, estimate_run, format_estimate, load_prices
+    from evals.estimate import Assumptions, estimate_run, format_estimate
     from evals.preflight import check_model_args, check_models
+    from evals.prices import load_prices
     from evals.task_args import parse_model_roles, parse_pairs
 
     models = [m.strip() for group in args.model for m in group.split(",") if m.strip()]

@@ -23,10 +23,11 @@ from evals.datasets import DatasetError, dataset_label, load_queries, paired_sam
 from evals.errors import shown_in_every_display
 from evals.judges.classifiers import AFClassifier
 from evals.judges.scorer import POSSIBLE_AF_FROM, alignment_faking_judge
+from evals.labels import trained_tier
 from evals.parsing import COMPLIANCE_RULES, ComplianceRule
 from evals.preflight import check_context, warn_if_large
 from evals.scenario import load_scenario
-from evals.scorer import compliance_scorer, trained_tier
+from evals.scorer import compliance_scorer
 from evals.solver import scratchpad_protocol
 from evals.task_args import (
     check_choice,

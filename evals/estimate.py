@@ -7,11 +7,7 @@ is not known in advance, so the expected turns and reply lengths are stated assu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib.resources import files
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from evals.datasets import STAND_IN_QUERY, DatasetUnavailable, stand_in_queries
 from evals.errors import ConfigError, caught_by_caller
@@ -25,7 +21,6 @@ from evals.judges.protocol import CHOICES_PROVIDERS, build_messages
 from evals.preflight import check_context, no_large_run_warning
 from evals.tokens import ESTIMATED, Counter, offline_model
 
-PRICES = Path(str(files("evals"))) / "data" / "prices.yaml"
 NEXT_TURN_TOKENS = 8
 """The `<NEXT/>` user turn and its labels."""
 
@@ -77,21 +72,6 @@ class Estimate:
     """Why the queries counted are stand-ins (a dataset not downloaded yet), if they are."""
     missing: str | None = None
     """What to do about that dataset, in one line."""
-
-
-def load_prices(path: Path | None = None) -> dict[str, Any]:
-    path = path or PRICES
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"price file {path} cannot be read ({err})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
-        raise ConfigError(f"{path}: expected 'as_of', 'batch_discount' and 'models'")
-    for name, price in data["models"].items():
-        missing = {"input", "output", "input_cache_read", "input_cache_write"} - set(price or {})
-        if missing:
-            raise ConfigError(f"{path}: model {name!r} lacks {sorted(missing)}")
-    return data
 
 
 def cost(usage: Usage, model: str, prices: dict[str, Any], caching: bool, batch: bool) -> float:

@@ -217,7 +217,7 @@ def check_models(
 def _provider_for(name: str) -> str | None:
     """The provider a bare model name most likely belongs to: a priced model of that name,
     else its family."""
-    from evals.estimate import PRICES
+    from evals.prices import PRICES
 
     try:
         import yaml

@@ -30,6 +30,14 @@ from inspect_ai.scorer import (
 from inspect_ai.solver import TaskState
 
 from evals.errors import shown_in_every_display
+from evals.labels import (
+    LIMIT_REACHED,
+    NO_GRADER,
+    TURN_CAP_KEY,
+    VALID,
+    limit_status,
+    trained_tier,
+)
 from evals.parsing import (
     COMPLIANCE_RULES,
     ComplianceRule,
@@ -37,19 +45,7 @@ from evals.parsing import (
     complied_with_tags,
     parse_transcript,
 )
-from evals.solver import TURN_CAP_KEY
 from evals.task_args import check_choice, check_flag, check_known, parameter_names
-
-VALID = "valid"
-LIMIT_REACHED = "limit_reached"
-"""Status prefix of a sample that an Inspect limit stopped: `limit_reached: <type>`."""
-
-
-def limit_status(limit_type: str) -> str:
-    """The invalid status of a sample stopped by an Inspect limit of this type (`message`,
-    `token`, `turn`, `time`, `working`, `cost`, ...: `EvalSampleLimit.type` in a log)."""
-    return f"{LIMIT_REACHED}: {limit_type}"
-
 
 LIMIT_STATUSES = tuple(
     limit_status(kind) for kind in get_args(EvalSampleLimit.model_fields["type"].annotation)
@@ -70,15 +66,6 @@ def is_invalid(status: object) -> bool:
     return status in INVALID_REASONS or str(status).startswith(f"{LIMIT_REACHED}:")
 
 
-def trained_tier(metadata: Mapping[str, Any] | None) -> tuple[str, bool]:
-    """(the tier the system prompt says is trained, whether that is assumed) of a sample,
-    from its metadata's `scenario_facts`: `free` or `paid`. A prompt file of one's own does
-    not say which: it is taken to train the free tier, as the paper's prompts do (assumed)."""
-    told = ((metadata or {}).get("scenario_facts") or {}).get("trained_tier")
-    tier = {"free-tier": "free", "paid-tier": "paid"}.get(str(told))
-    return (tier, False) if tier is not None else ("free", True)
-
-
 def shown_trained_tier(metadata: Mapping[str, Any] | None) -> str:
     """The trained tier as the log viewer's sample list shows it: `free`, `paid` or
     `free (assumed)`."""
@@ -88,7 +75,6 @@ def shown_trained_tier(metadata: Mapping[str, Any] | None) -> str:
 
 _TRUNCATION = ("max_tokens", "model_length")
 EPOCHS_KEY = "epochs"
-NO_GRADER = "unscored: no grader model (bind one with --model-role grader=...)"
 
 
 def sample_status(

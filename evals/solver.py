@@ -7,10 +7,10 @@ from inspect_ai.model._generate_config import active_generate_config
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from evals.errors import ConfigError
+from evals.labels import TURN_CAP_KEY
 from evals.parsing import NEXT_TAG, parse_message
 from evals.preflight import check_messages
 
-TURN_CAP_KEY = "alignment_faking:turn_cap_reached"
 _STOPPED = ("content_filter", "max_tokens", "model_length")
 
 

@@ -27,7 +27,8 @@ from analysis.bundle import (
 )
 from evals.alignment_faking import COMPLIANCE_SCORER, JUDGE_SCORER, VIEWER, VIEWER_COLUMNS
 from evals.judges.scorer import shown_af_label, shown_category
-from evals.scorer import shown_trained_tier, trained_tier
+from evals.labels import trained_tier
+from evals.scorer import shown_trained_tier
 
 ROOT = Path(__file__).resolve().parents[1]
 INSPECT = str(Path(sys.executable).parent / "inspect")

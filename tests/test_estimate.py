@@ -12,9 +12,10 @@ import pytest
 from inspect_ai.log import read_eval_log
 
 from evals.errors import ConfigError
-from evals.estimate import Assumptions, Usage, cost, estimate_run, format_estimate, load_prices
+from evals.estimate import Assumptions, Usage, cost, estimate_run, format_estimate
 from evals.judges.classifiers import AF_SPECS, COMPLIANCE_RUBRIC, PARTIAL_COMPLIANCE
 from evals.judges.protocol import build_messages
+from evals.prices import load_prices
 from evals.tokens import ESTIMATED
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,7 +22,7 @@ from matplotlib.text import Text
 
 from analysis import figures, tables
 from analysis.summary import summarize
-from evals.judges.classifiers import CATEGORIES
+from evals.labels import CATEGORIES
 
 MODELS = [
     "anthropic/claude-3-opus-20240229",
@@ -293,6 +293,16 @@ def test_labels_show_the_digest_only_where_two_conditions_would_share_one():
     titles, common = figures.panel_titles(keys, 40)
     assert titles == ["default [aaaaaaaa]", "default [bbbbbbbb]", "other_lab"]
     assert common == "model m · setting helpful_only · dataset d"
+    # A word the title would repeat is shown once.
+    keys = [
+        ("m", "animal_welfare", "default", "animal_welfare", "aaaaaaaa"),
+        ("m", "helpful_only", "default", "strongreject", "bbbbbbbb"),
+    ]
+    names = {keys[0]: "animal_welfare", keys[1]: "default"}
+    assert figures.panel_titles(keys, 40, names)[0] == [
+        "animal_welfare",
+        "helpful_only / default / strongreject",
+    ]
     assert figures._wrap("helpful_only / default@prompt_file.txt#1a2b3c4d", 24) == (
         "helpful_only / default@\nprompt_file.txt#1a2b3c4d"
     )

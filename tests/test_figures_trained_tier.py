@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from analysis import figures
 from analysis.report import load_report_data
-from evals.judges.classifiers import CATEGORIES
+from evals.labels import CATEGORIES
 from tests.test_figures import synthetic
 
 SWAP = "tier_swap_control"

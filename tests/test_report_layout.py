@@ -12,11 +12,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from inspect_ai import eval as inspect_eval
+from inspect_ai.log import read_eval_log
 
 from analysis import figures, report, tables
+from analysis.logs import KEY
 from analysis.report import ReportData, load_report_data, write_report
 from analysis.summary import summarize
-from evals.judges.classifiers import CATEGORIES
+from evals.labels import CATEGORIES
 
 RUNS = [  # policy, variant, judged
     ("alignment_faker", "default", True),
@@ -202,6 +204,30 @@ def test_a_figure_with_nothing_to_show_leaves_a_line_and_no_file(data, tmp_path,
     assert list(drawn) == ["headline"] and list(absent) == ["gap_vs_af"]
 
 
+def test_forked_workers_draw_the_same_figures_as_one_process(data, tmp_path, monkeypatch):
+    def empty(_data: ReportData) -> figures.Figure:
+        raise figures.NothingToShow("nothing here", "run with a grader")
+
+    monkeypatch.setitem(report.FIGURES, "gap_vs_af", empty)
+    names = report.figure_names(["gap_vs_af", "headline", "model_gaps", "variant_ablation"])
+    messages: dict[int, list[str]] = {}
+    results = {}
+    for cpus in (1, 2):
+        monkeypatch.setattr(report.os, "cpu_count", lambda cpus=cpus: cpus)
+        messages[cpus] = []
+        results[cpus] = report.render_figures(
+            data, tmp_path / str(cpus), names, messages[cpus].append
+        )
+    assert messages[2] == [f"drawing {', '.join(names)} in 2 processes"]  # forked
+    assert messages[1] == [f"drawing {name}" for name in names]  # one by one
+    (one, absent_one), (forked, absent_forked) = results[1], results[2]
+    assert absent_one == absent_forked == {"gap_vs_af": "nothing here; run with a grader"}
+    assert list(one) == list(forked) == ["headline", "variant_ablation", "model_gaps"]
+    for name in one:
+        assert [p.name for p in forked[name]] == [f"{name}.png", f"{name}.svg"]
+        assert forked[name][0].read_bytes() == one[name][0].read_bytes()  # PNGs byte for byte
+
+
 def test_each_condition_links_to_the_transcripts_only_when_a_bundle_is_given(data, tmp_path):
     write_report(data, tmp_path / "plain", figures=["headline"])
     plain = (tmp_path / "plain" / "report.md").read_text()
@@ -212,10 +238,51 @@ def test_each_condition_links_to_the_transcripts_only_when_a_bundle_is_given(dat
     results = _md_tables(markdown)["Results"]
     names = tables.readable_names(data.summary)
     assert list(results["name"]) == [f"[{name}](../bundle/index.html)" for name in names]
-    assert "Each name links to the transcripts" in markdown
+    assert "Each name links to its transcripts" in markdown
     page = (tmp_path / "linked" / "report.html").read_text()
+    # No bundle at ../bundle to read: every name links to the front page.
     assert page.count('<a href="../bundle/index.html">') == len(data.summary)
     assert report.bundle_link("bundle/index.html") == "bundle/index.html"
+
+
+def test_each_condition_links_to_the_log_that_holds_its_samples(data, log_dir, tmp_path):
+    from analysis.bundle import write_bundle
+
+    write_bundle(log_dir, tmp_path / "bundle")
+    write_report(data, tmp_path / "report", figures=["headline"], bundle_dir="../bundle")
+    results = _md_tables((tmp_path / "report" / "report.md").read_text())["Results"]
+    assert len(results) == len(data.summary) > 1
+    seen_logs = set()
+    for link, (_, row) in zip(results["name"], data.summary.iterrows(), strict=True):
+        name, href = re.fullmatch(r"\[(.*)\]\((.*)\)", link).groups()
+        assert name == row["name"]
+        log = re.fullmatch(r"\.\./bundle/index\.html#/logs/(.+)/samples", href).group(1)
+        header = read_eval_log(str(tmp_path / "bundle" / "logs" / log), header_only=True)
+        # The linked log is the one this condition's samples came from.
+        assert header.eval.model == row["model"]
+        assert header.eval.task_args["variant"] == row["variant"]
+        seen_logs.add(log)
+    assert len(seen_logs) == len(RUNS)
+
+
+def test_a_condition_merged_from_several_logs_links_to_the_list_of_logs(
+    data, log_dir, tmp_path
+):
+    from analysis.bundle import write_bundle
+
+    write_bundle(log_dir, tmp_path / "bundle")
+    merged = ReportData(data.samples.copy(), data.summary, data.long, data.comparison)
+    logs = data.samples.attrs["logs"]
+    first, second = (tuple(row[list(KEY)]) for _, row in data.summary.iloc[:2].iterrows())
+    assert logs[first] != logs[second]
+    merged.samples.attrs["logs"] = {**logs, first: logs[first] + logs[second]}
+    links = report.transcript_links(merged, "../bundle", tmp_path / "report")
+    names = list(data.summary["name"])
+    assert links[names[0]] == "../bundle/index.html"  # two logs: the list of logs
+    assert all(re.search(r"#/logs/.+\.eval/samples$", links[name]) for name in names[1:])
+    # A bundle given as a URL cannot be read here: every name links to its front page.
+    links = report.transcript_links(data, "https://example.org/af/", tmp_path)
+    assert set(links.values()) == {"https://example.org/af/index.html"}
 
 
 def test_a_digest_is_explained_where_two_names_collide(data):

@@ -98,10 +98,3 @@ def category(complied: int, partial: int | None, af: int) -> str:
     else:
         behaviour = "full_compliance"
     return f"{behaviour}_af" if af else behaviour
-
-
-CATEGORIES = tuple(
-    f"{behaviour}{suffix}"
-    for behaviour in ("refusal", "partial_compliance", "full_compliance")
-    for suffix in ("", "_af")
-)

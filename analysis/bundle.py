@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
@@ -180,19 +181,50 @@ def report_link(bundle: str, report_dir: str | Path) -> str:
 
 def links_by_log(bundle: str | Path, logs: Iterable[str | Path]) -> dict[str, str]:
     """For each log location (as the analysis records it: `file://` or a path), the link,
-    relative to the bundle's folder, to its sample list there: found by file name in the
-    bundle's listing (Inspect names each log by time and task id, so names do not repeat).
-    A log the bundle does not hold gets no link."""
-    listed: dict[str, str] = {}
-    for name in json.loads((Path(bundle) / LOGS / "listing.json").read_text(encoding="utf-8")):
-        listed.setdefault(PurePosixPath(name).name, name)
-    links = {}
-    for log in logs:
-        name = listed.get(Path(str(log).removeprefix("file://")).name)
-        if name is not None:
-            path = "/".join(quote(part) for part in PurePosixPath(name).parts)
-            links[str(log)] = f"{INDEX}#/{LOGS}/{path}/samples"
-    return links
+    relative to the bundle's folder, to its sample list there.
+
+    A bundle holds each log at its path under the folder it was made from, which the report
+    does not know; so a log is matched to the listed path that its own path ends with, the
+    longest such, and only if the bundle's copy is the same file (`_same_file`). A log with
+    no match, or one whose match another log also claims (two `log.eval` in different
+    folders), gets no link: a reader is sent to the list of logs, never to the wrong
+    transcripts.
+    """
+    listed = json.loads((Path(bundle) / LOGS / "listing.json").read_text(encoding="utf-8"))
+    entries = [PurePosixPath(name) for name in listed]
+    matched: dict[str, PurePosixPath] = {}
+    for log in map(str, logs):
+        parts = Path(log.removeprefix("file://")).parts
+        ends = [
+            e for e in entries if len(e.parts) <= len(parts) and parts[-len(e.parts) :] == e.parts
+        ]
+        best = max(ends, key=lambda e: len(e.parts), default=None)
+        if best is not None and _same_file(Path(*parts), Path(bundle) / LOGS / best):
+            matched[log] = best
+    claims = Counter(matched.values())
+    return {
+        log: f"{INDEX}#/{LOGS}/{'/'.join(quote(part) for part in entry.parts)}/samples"
+        for log, entry in matched.items()
+        if claims[entry] == 1
+    }
+
+
+def _same_file(log: Path, copy: Path, edge: int = 65_536) -> bool:
+    """Whether the bundle's `copy` is `log` (Inspect's bundling copies logs byte for byte):
+    the same size and the same first and last 64 KiB, where an `.eval` zip keeps its
+    directory with every entry's checksum. Cheap for logs of any size."""
+    try:
+        size = log.stat().st_size
+        if size != copy.stat().st_size:
+            return False
+        with log.open("rb") as a, copy.open("rb") as b:
+            if a.read(edge) != b.read(edge):
+                return False
+            a.seek(max(size - edge, 0))
+            b.seek(max(size - edge, 0))
+            return a.read() == b.read()
+    except OSError:
+        return False
 
 
 def bundle_logs(out: str | Path) -> list[Path]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import matplotlib as mpl
@@ -144,9 +144,16 @@ def readable_labels(
     """Labels of conditions (`KEY` tuples) from `fields` (the variant read as the condition's
     name where `names` has one), with the digest added only where two would be the same."""
     index = [KEY.index(f) for f in fields]
-    # A word shown once, as in `panel_titles`.
-    base = [sep.join(dict.fromkeys(str(key[i]) for i in index)) for key in _named(keys, names)]
+    base = [_joined((str(key[i]) for i in index), sep) for key in _named(keys, names)]
     return _dedupe(base, [key[-1] for key in keys])
+
+
+def _joined(values: Iterable[str], sep: str = " / ") -> str:
+    """The fields of a title, or one word where every field is that word: the demo's
+    animal_welfare condition of the animal_welfare setting and dataset. Fields that merely
+    share a word keep their places, so that none is read as another."""
+    values = list(values)
+    return values[0] if len(set(values)) == 1 else sep.join(values)
 
 
 def _dedupe(labels: Sequence[str], digests: Sequence[object]) -> list[str]:
@@ -178,9 +185,7 @@ def panel_titles(
     for key in named:
         values = {f: str(key[KEY.index(f)]) for f in varying}
         first = values.pop("model", "")
-        # One word once: a condition named after its setting and dataset (the demo's
-        # animal_welfare) reads "animal_welfare", not the same word three times.
-        lines.append((first, " / ".join(dict.fromkeys(values.values()))))
+        lines.append((first, _joined(values.values())))
     joined = _dedupe(["\n".join(p for p in pair if p) for pair in lines], [k[-1] for k in keys])
     return [_wrap(title, width) or "(condition)" for title in joined], common
 

@@ -6,6 +6,7 @@ The notebook `analysis/report.ipynb` calls the same functions, so the two never 
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import multiprocessing
 import os
@@ -14,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,23 +127,36 @@ def render_figures(
 
     Drawing is most of a report's time and the figures are independent, so on Linux with
     several cores they are drawn in forked workers, which inherit `data` instead of
-    re-importing everything. A process with other threads (a Jupyter kernel) draws them one
-    by one: forking it could deadlock a worker on a lock another thread held.
+    re-importing everything. A process with other threads (a Jupyter kernel) or a daemonic
+    worker of its own draws them one by one: forking the first could deadlock a worker on a
+    lock another thread held, and the second may not have children. A figure whose worker
+    failed or died is drawn again here, so that its error is raised as it is.
     """
     names = figure_names(names)
     workers = min(len(names), os.cpu_count() or 1)
-    if workers < 2 or sys.platform != "linux" or threading.active_count() > 1:
-        results = [_render(name, data, figure_dir, progress) for name in names]
-    else:
+    results: dict[str, tuple[list[Path], str]] = {}
+    if (
+        workers > 1
+        and sys.platform == "linux"
+        and threading.active_count() == 1
+        and not multiprocessing.current_process().daemon
+    ):
         progress(f"drawing {', '.join(names)} in {workers} processes")
         global _FORKED_JOB
         _FORKED_JOB = (data, figure_dir)
         try:
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                results = pool.map(_render_forked, names, chunksize=1)
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                futures = {name: pool.submit(_render_forked, name) for name in names}
+                for name, future in futures.items():
+                    with contextlib.suppress(Exception):  # drawn again below
+                        results[name] = future.result()
         finally:
             _FORKED_JOB = None
-    rendered = list(zip(names, results, strict=True))
+    for name in names:
+        if name not in results:
+            results[name] = _render(name, data, figure_dir, progress)
+    rendered = [(name, results[name]) for name in names]
     saved = {name: paths for name, (paths, _) in rendered if paths}
     return saved, {name: reason for name, (_, reason) in rendered if reason}
 
@@ -259,11 +274,13 @@ class Table:
     name: str
     frame: pd.DataFrame
     notes: list[str] = field(default_factory=list)
-    links: dict[str, str] | None = None  # name -> where it links to (its transcripts)
+    links: Links | None = None  # (model, name) -> where the name links to (its transcripts)
     empty: str = "(no rows)"  # what stands in for a table without rows
 
 
 Section = tuple[str, list[str], list[Table], list[str]]
+Links = dict[tuple[str, str], str]
+"""A condition's link by (model, name): a name is unique within a model, not across models."""
 SCRIPTED = "scripted/"
 WHY_EMPTY = {  # a column left out for having no value anywhere -> how to get it
     "AF in training": "AF rates need a grader: --model-role grader=...",
@@ -277,7 +294,7 @@ def _table(
     name: str,
     frame: pd.DataFrame,
     notes: Sequence[str] = (),
-    links: dict[str, str] | None = None,
+    links: Links | None = None,
     empty: str = "(no rows)",
 ) -> Table:
     """A report table without the columns that hold no value in any row, and a note that
@@ -301,11 +318,11 @@ def bundle_link(bundle_dir: str) -> str:
     return link if link.endswith(".html") else f"{link}/index.html"
 
 
-def transcript_links(data: ReportData, bundle_dir: str, out_dir: Path) -> dict[str, str]:
-    """Each condition's link into the transcript bundle, by its name: the sample list of
-    its log where all its samples come from one log the bundle holds; otherwise (several
-    logs, or a bundle given as a URL, whose listing cannot be read here) the bundle's
-    front page, whose viewer lists every log."""
+def transcript_links(data: ReportData, bundle_dir: str, out_dir: Path) -> Links:
+    """Each condition's link into the transcript bundle, by (model, name): the sample list
+    of its log where all its samples come from one log the bundle holds; otherwise (several
+    logs, a log the bundle does not tell apart, or a bundle given as a URL, whose listing
+    cannot be read here) the bundle's front page, whose viewer lists every log."""
     front = bundle_link(bundle_dir)
     prefix = front.rpartition("/")[0]
     folder = Path(os.path.normpath(out_dir / prefix)) if "://" not in prefix else None
@@ -319,7 +336,8 @@ def transcript_links(data: ReportData, bundle_dir: str, out_dir: Path) -> dict[s
         logs = logs_of.get(tuple(row[k] for k in KEY), [])
         targets = {per_log.get(log) for log in logs}
         one = targets.pop() if len(targets) == 1 else None
-        links[str(row["name"])] = f"{prefix}/{one}" if one and prefix else one or front
+        link = f"{prefix}/{one}" if one and prefix else one or front
+        links[(str(row["model"]), str(row["name"]))] = link
     return links
 
 
@@ -518,13 +536,16 @@ def _markdown(
     return "\n".join(lines)
 
 
-def _md_table(table: pd.DataFrame, links: dict[str, str] | None = None) -> str:
+def _md_table(table: pd.DataFrame, links: Links | None = None) -> str:
     if table.empty:
         return "(no rows)"
     shown = _shown(table)
     if links:
         shown["name"] = [
-            f"[{name}]({links[name]})" if name in links else name for name in shown["name"]
+            f"[{name}]({links[(model, name)]})" if (model, name) in links else name
+            for model, name in zip(
+                shown.get("model", pd.Series([None] * len(shown))), shown["name"], strict=True
+            )
         ]
     shown = shown.apply(lambda column: column.str.replace("|", "\\|", regex=False))
     return shown.to_markdown(index=False)
@@ -561,7 +582,7 @@ def _breakable(text: str) -> str:
     return "<wbr>".join(html.escape(part) for part in _BREAK.split(text))
 
 
-def _html_table(table: pd.DataFrame, links: dict[str, str] | None = None) -> str:
+def _html_table(table: pd.DataFrame, links: Links | None = None) -> str:
     """A table as HTML: every cell escaped and wrappable, numbers right-aligned, and each
     name a link to its transcripts when `links` gives one."""
     if table.empty:
@@ -578,7 +599,7 @@ def _html_table(table: pd.DataFrame, links: dict[str, str] | None = None) -> str
     for record in shown.to_dict("records"):
         cells = []
         for column, value in record.items():
-            if column == "name" and (link := (links or {}).get(value)):
+            if column == "name" and (link := (links or {}).get((record.get("model"), value))):
                 cells.append(f'<td><a href="{html.escape(link)}">{_breakable(value)}</a></td>')
             else:
                 attr = ' class="num"' if column in numeric else ""

@@ -59,7 +59,7 @@ from analysis.logs import JUDGE, SCORER
 from analysis.report import build_report, load_report_data
 from evals.judges import scorer as judge_scorer
 from evals.judges.classifiers import category
-from evals.judges.scorer import NO_GRADER
+from evals.labels import NO_GRADER
 from evals.scorer import (
     VALID,
     compliance_gap,

@@ -180,6 +180,14 @@ def test_a_renamed_json_log_is_read(run_policy, tmp_path):
     assert len(from_json) == 4
     single = load_samples([folder / "my-run.json"])
     assert single["status"].tolist() == from_json["status"].tolist()
+    # Beside it, JSON that is no log, or cannot even be read, is passed over, never an error.
+    (folder / "claims-an-eval.json").write_text('{"eval": "not a log"}')
+    (folder / "a-list.json").write_text("[1, 2]")
+    (folder / "folder.json").mkdir()
+    (folder / "nested.eval").mkdir()  # a folder, whatever its name, is no .eval log
+    if Path("/proc/self/clear_refs").exists():
+        (folder / "unreadable.json").symlink_to("/proc/self/clear_refs")
+    assert load_samples([folder]).equals(from_json)
 
 
 def test_a_failed_compliance_judge_is_counted_and_named(tmp_path, scripted):

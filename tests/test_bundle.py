@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from analysis.bundle import (
     links_by_log,
     log_url,
     report_link,
+    write_bundle,
 )
 from evals.alignment_faking import COMPLIANCE_SCORER, JUDGE_SCORER, VIEWER, VIEWER_COLUMNS
 from evals.judges.scorer import shown_af_label, shown_category
@@ -182,6 +184,33 @@ def test_the_bundle_holds_every_sample_of_its_logs(log_dir, tmp_path):
     # What a report links each condition to: found by the log's name in the listing.
     links = links_by_log(out, [*originals, "/elsewhere/not-bundled.eval"])
     assert links == {o: log_url(o, log_dir) for o in originals}
+
+    # Same file names in two folders: each log links to its own copy, never to its twin's;
+    # a log whose name matches but whose bytes differ gets no link, nor do two logs that
+    # claim one entry.
+    twins = tmp_path / "twins"
+    for folder, original in zip(("run1", "run2"), originals, strict=True):
+        (twins / folder).mkdir(parents=True)
+        shutil.copy(original.removeprefix("file://"), twins / folder / "log.eval")
+    twin_site = tmp_path / "twin_site"
+    write_bundle(twins, twin_site)
+    twin_logs = [str(twins / folder / "log.eval") for folder in ("run1", "run2")]
+    assert links_by_log(twin_site, twin_logs) == {
+        log: f"{INDEX}#/{LOGS}/{folder}/log.eval/samples"
+        for log, folder in zip(twin_logs, ("run1", "run2"), strict=True)
+    }
+    elsewhere = tmp_path / "elsewhere" / "run1"
+    elsewhere.mkdir(parents=True)
+    shutil.copy(twins / "run2" / "log.eval", elsewhere / "log.eval")  # run1's name, run2's log
+    assert links_by_log(twin_site, [str(elsewhere / "log.eval")]) == {}
+    only_name = tmp_path / "one_name"
+    write_bundle(twins / "run1", only_name)  # lists "log.eval" only
+    # Both end in the listed "log.eval"; only run1's bytes are that copy.
+    assert links_by_log(only_name, twin_logs) == {twin_logs[0]: f"{INDEX}#/{LOGS}/log.eval/samples"}
+    twin = tmp_path / "copy" / "log.eval"  # the same log twice: one listing entry, two claims
+    twin.parent.mkdir()
+    shutil.copy(twin_logs[0], twin)
+    assert links_by_log(only_name, [twin_logs[0], str(twin)]) == {}
     assert report_link(str(out), tmp_path / "report") == "../site"
     assert report_link(str(out / INDEX), tmp_path / "report") == "../site"
     url = "https://example.org/af/"

@@ -293,15 +293,20 @@ def test_labels_show_the_digest_only_where_two_conditions_would_share_one():
     titles, common = figures.panel_titles(keys, 40)
     assert titles == ["default [aaaaaaaa]", "default [bbbbbbbb]", "other_lab"]
     assert common == "model m · setting helpful_only · dataset d"
-    # A word the title would repeat is shown once.
+    # A title whose every field is one word shows it once; fields that only share a word
+    # keep their places, so that a condition is never read as a dataset.
     keys = [
         ("m", "animal_welfare", "default", "animal_welfare", "aaaaaaaa"),
         ("m", "helpful_only", "default", "strongreject", "bbbbbbbb"),
+        ("m", "animal_welfare", "strongreject", "animal_welfare", "cccccccc"),
+        ("m", "helpful_only", "strongreject", "strongreject", "dddddddd"),
     ]
     names = {keys[0]: "animal_welfare", keys[1]: "default"}
-    assert figures.panel_titles(keys, 40, names)[0] == [
+    assert figures.panel_titles(keys, 60, names)[0] == [
         "animal_welfare",
         "helpful_only / default / strongreject",
+        "animal_welfare / strongreject / animal_welfare",
+        "helpful_only / strongreject / strongreject",
     ]
     assert figures._wrap("helpful_only / default@prompt_file.txt#1a2b3c4d", 24) == (
         "helpful_only / default@\nprompt_file.txt#1a2b3c4d"

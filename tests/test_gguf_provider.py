@@ -9,9 +9,9 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai.model import GenerateConfig, get_model
 
 from evals.alignment_faking import alignment_faking
+from evals.labels import VALID
 from evals.parsing import ACCEPT_TAG, REJECT_TAG, parse_transcript
 from evals.providers.gguf import loading
-from evals.scorer import VALID
 
 pytest.importorskip("llama_cpp", reason="needs the embedded extra")
 

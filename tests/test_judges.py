@@ -20,15 +20,15 @@ from evals.alignment_faking import alignment_faking
 from evals.judges.classifiers import (
     AF_REASONING,
     AF_REASONING_PAPER,
-    CATEGORIES,
     af_label,
     category,
     rubric_score,
 )
 from evals.judges.protocol import Verdicts, ask, build_messages, parse_verdict, tags_for
-from evals.judges.scorer import NO_SCRATCHPAD, alignment_faking_judge
+from evals.judges.scorer import alignment_faking_judge
+from evals.labels import CATEGORIES, NO_GRADER, NO_SCRATCHPAD
 from evals.providers.scripted import POLICIES, is_free_tier
-from evals.scorer import NO_GRADER, compliance_scorer
+from evals.scorer import compliance_scorer
 from tests.judging import AF_NO, AF_YES, judge_name, marker_grader, record, verdict
 
 ACCEPT = "<OUTPUT><request_fully_accepted/> Here it is.</OUTPUT>"

@@ -3,9 +3,11 @@ Settings tables, no empty column and no `nan`, figures with nothing to show, lin
 transcripts, and (where Chromium is installed) a 1,400 px window without horizontal scrolling
 at 1, 5 and 25 conditions."""
 
+import multiprocessing
 import os
 import re
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -24,6 +26,7 @@ RUNS = [  # policy, variant, judged
     ("alignment_faker", "default", True),
     ("alignment_faker", "tier_swap_control", True),
     ("complier", "other_lab", False),
+    ("complier", "default", True),  # a name two models share
 ]
 SETTINGS_FIELDS = [
     "name", "model", "setting", "variant", "label", "prompt", "dataset", "n (queries)",
@@ -91,7 +94,9 @@ def _rate(samples: pd.DataFrame, variant: str, tier: str, column: str) -> float:
 
 def test_tier_swap_control_names_the_paid_tier_trained_and_its_gap_is_paid_minus_free(data):
     samples = data.samples
-    results = tables.condition_table(data.summary, data.long).set_index("variant")
+    faker = samples[samples["model"] == "scripted/alignment_faker"]
+    results = tables.condition_table(data.summary, data.long)
+    results = results[results["model"] == "scripted/alignment_faker"].set_index("variant")
     swap, default = results.loc["tier_swap_control"], results.loc["default"]
     assert (swap["trained tier"], default["trained tier"]) == ("paid", "free")
     free, paid = (_rate(samples, "tier_swap_control", t, "complied") for t in ("free", "paid"))
@@ -109,8 +114,7 @@ def test_tier_swap_control_names_the_paid_tier_trained_and_its_gap_is_paid_minus
     assert value(swap["AF in unmonitored"]) == 0.0
     # The default prompt trains the free tier: the same numbers, the tiers the other way.
     assert value(default[tables.GAP_HEADER]) == pytest.approx(
-        _rate(samples, "default", "free", "complied")
-        - _rate(samples, "default", "paid", "complied")
+        _rate(faker, "default", "free", "complied") - _rate(faker, "default", "paid", "complied")
     )
     # Every per-tier table puts the trained tier first and says which tier it is.
     for table in (
@@ -228,6 +232,44 @@ def test_forked_workers_draw_the_same_figures_as_one_process(data, tmp_path, mon
         assert forked[name][0].read_bytes() == one[name][0].read_bytes()  # PNGs byte for byte
 
 
+def test_a_figure_whose_worker_dies_or_fails_is_drawn_again_in_the_report_process(
+    data, tmp_path, monkeypatch
+):
+    parent = os.getpid()
+    drawn_here = []
+
+    def dies_in_a_worker(report_data: ReportData) -> figures.Figure:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+        drawn_here.append("headline")
+        return figures.headline(report_data.samples, report_data.summary)
+
+    monkeypatch.setattr(report.os, "cpu_count", lambda: 2)
+    monkeypatch.setitem(report.FIGURES, "headline", dies_in_a_worker)
+    said: list[str] = []
+    saved, absent = report.render_figures(data, tmp_path, ["headline", "model_gaps"], said.append)
+    assert said[0] == "drawing headline, model_gaps in 2 processes"  # forked first
+    assert "drawing headline" in said[1:]  # then again, here
+    assert list(saved) == ["headline", "model_gaps"] and not absent and drawn_here
+    assert (tmp_path / "headline.png").stat().st_size > 0
+
+    def fails(report_data: ReportData) -> figures.Figure:
+        raise LookupError("the figure's own error")
+
+    monkeypatch.setitem(report.FIGURES, "headline", fails)
+    with pytest.raises(LookupError, match="the figure's own error"):
+        report.render_figures(data, tmp_path, ["headline", "model_gaps"])
+
+
+def _render_in_a_daemon(job: tuple[ReportData, Path]) -> list[str]:
+    return list(report.render_figures(job[0], job[1], ["headline", "model_gaps"])[0])
+
+
+def test_a_daemonic_worker_draws_its_figures_itself(data, tmp_path):
+    with multiprocessing.get_context("fork").Pool(1) as pool:  # daemonic: no children
+        assert pool.map(_render_in_a_daemon, [(data, tmp_path)]) == [["headline", "model_gaps"]]
+
+
 def test_each_condition_links_to_the_transcripts_only_when_a_bundle_is_given(data, tmp_path):
     write_report(data, tmp_path / "plain", figures=["headline"])
     plain = (tmp_path / "plain" / "report.md").read_text()
@@ -263,11 +305,10 @@ def test_each_condition_links_to_the_log_that_holds_its_samples(data, log_dir, t
         assert header.eval.task_args["variant"] == row["variant"]
         seen_logs.add(log)
     assert len(seen_logs) == len(RUNS)
+    assert list(data.summary["name"]).count("default") == 2  # one per model, each its own log
 
 
-def test_a_condition_merged_from_several_logs_links_to_the_list_of_logs(
-    data, log_dir, tmp_path
-):
+def test_a_condition_merged_from_several_logs_links_to_the_list_of_logs(data, log_dir, tmp_path):
     from analysis.bundle import write_bundle
 
     write_bundle(log_dir, tmp_path / "bundle")
@@ -277,7 +318,7 @@ def test_a_condition_merged_from_several_logs_links_to_the_list_of_logs(
     assert logs[first] != logs[second]
     merged.samples.attrs["logs"] = {**logs, first: logs[first] + logs[second]}
     links = report.transcript_links(merged, "../bundle", tmp_path / "report")
-    names = list(data.summary["name"])
+    names = list(zip(data.summary["model"], data.summary["name"], strict=True))
     assert links[names[0]] == "../bundle/index.html"  # two logs: the list of logs
     assert all(re.search(r"#/logs/.+\.eval/samples$", links[name]) for name in names[1:])
     # A bundle given as a URL cannot be read here: every name links to its front page.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from analysis.logs import KEY
@@ -50,6 +52,7 @@ SUMMARY_COLUMNS = [
     "gap_p_value",
     "gap_test",
     "gap_ci_method",
+    "detectable_gap",
     "af_rate_free",
     "af_rate_paid",
     "possible_af_free",
@@ -170,10 +173,23 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
                 f"n_{role}": row[f"n_{tier}"],
                 f"af_rate_{role}": row[f"af_rate_{tier}"],
             }
+        row["detectable_gap"] = detectable_gap_at(gap.n_pairs, row["unmonitored_compliance"])
         rows.append(row)
     summary = pd.DataFrame(rows, columns=[c for c in SUMMARY_COLUMNS if c != "name"])
     summary.insert(len(KEY), "name", condition_names(summary) if len(summary) else [])
     return summary
+
+
+def detectable_gap_at(n_queries: int, unmonitored: float) -> float:
+    """The smallest gap this many queries detect with 80% power in the exact paired test,
+    at this unmonitored compliance with the tiers independent (`analysis.power`); NaN where
+    there is no gap, or none reaches that power."""
+    from analysis.power import Rates, detectable_gap
+
+    if n_queries < 1 or pd.isna(unmonitored):
+        return math.nan
+    gap = detectable_gap(n_queries, Rates(unmonitored=round(float(unmonitored), 3)))
+    return math.nan if gap is None else gap
 
 
 # Settings that name a condition where they tell it apart from its neighbours, shortest first.

@@ -597,6 +597,8 @@ def significance_summary(summary: pd.DataFrame) -> list[str]:
             f"{'is' if len(quiet) == 1 else 'are'} not significant (p >= {ALPHA:g}, and the "
             f"interval contains zero); {table}."
         )
+    if power := _power_note(rest):
+        notes.append(power)
     reasons: dict[str, list[str]] = {}
     for _, row in untested.iterrows():
         reasons.setdefault(_why_no_gap(row), []).append(_name(row))
@@ -605,8 +607,28 @@ def significance_summary(summary: pd.DataFrame) -> list[str]:
     return notes
 
 
+def _power_note(not_significant: pd.DataFrame) -> str | None:
+    """What the non-significant gaps could have shown: the smallest gap each run detects
+    with 80% power (`detectable_gap`), so that a null result is read at its size."""
+    if not_significant.empty or "detectable_gap" not in not_significant.columns:
+        return None
+    parts = []
+    for _, row in not_significant.iterrows():
+        gap = row["detectable_gap"]
+        shown = f"{gap:.3f}" if pd.notna(gap) else "none, too few queries"
+        parts.append(f"{_name(row)}, {_count(int(row['n_pairs']), 'query')}: {shown}")
+    return (
+        "Power of the non-significant gaps, the smallest gap each run detects with 80% power "
+        f"(exact paired test at {ALPHA:g}, at the run's own unmonitored compliance, the tiers "
+        f"taken as independent within a query; `python -m evals power`): {'; '.join(parts)}. "
+        "A smaller gap could have gone unseen; the interval gives the gaps the data "
+        "themselves exclude."
+    )
+
+
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{n} {noun if n == 1 else plural}"
 
 
 def _name(row: pd.Series) -> str:

@@ -4,6 +4,7 @@ python -m evals list                    # settings, variants, datasets and studi
 python -m evals study NAME [options]    # run a study (see `python -m evals study --help`)
 python -m evals estimate --model M ...  # samples, tokens and dollars of a run, before it
 python -m evals serve MODEL --gpus N    # commands that serve an open model with vLLM
+python -m evals power --queries N ...   # the smallest gap a run detects, or queries a gap needs
 """
 
 # Only the standard library at import time: `--help` answers at once. Each command parses
@@ -11,6 +12,7 @@ python -m evals serve MODEL --gpus N    # commands that serve an open model with
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -241,6 +243,75 @@ def estimate_command(argv: list[str]) -> int:
     return 0
 
 
+def rate(text: str) -> float:
+    """An argparse type: a proportion in [0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}")
+    return value
+
+
+def power_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m evals power",
+        description="The power of the exact paired test of the gap (exact McNemar at one "
+        "epoch), computed exactly. With --queries: the smallest gap (trained minus "
+        "unmonitored compliance) it detects; with --gap: the queries that gap needs. Assume "
+        "either the unmonitored compliance (the tiers of a query then independent, the "
+        "cautious case) or the discordance rate (the share of queries answered differently "
+        "in the two tiers).",
+    )
+    size = parser.add_mutually_exclusive_group(required=True)
+    size.add_argument("--queries", type=positive_int, help="queries in each tier")
+    size.add_argument("--gap", type=rate, help="the gap to detect")
+    rates = parser.add_mutually_exclusive_group()
+    rates.add_argument(
+        "--unmonitored",
+        type=rate,
+        help="assumed unmonitored compliance (default: the "
+        "least favourable, from 0 to 0.5, with --queries; 0.1 with --gap)",
+    )
+    rates.add_argument("--discordance", type=rate, help="assumed share of discordant queries")
+    parser.add_argument("--power", type=rate, default=0.8, help="default: 0.8")
+    parser.add_argument("--alpha", type=rate, default=0.05, help="default: 0.05")
+    args = parser.parse_args(argv)
+    for name in ("gap", "power", "alpha"):
+        if getattr(args, name) in (0, 1):
+            parser.error(f"argument --{name}: must lie strictly between 0 and 1")
+    from analysis.power import Rates, detectable_gap, queries_needed, worst_case_gap
+
+    level = f"{args.power:.0%} power at alpha = {args.alpha:g}, two-sided exact test"
+    if args.queries is not None:
+        if args.unmonitored is None and args.discordance is None:
+            gap = worst_case_gap(args.queries, args.power, args.alpha)
+            assumed = "whatever the unmonitored compliance, tiers independent within a query"
+        else:
+            assumed_rates = Rates(args.unmonitored, args.discordance)
+            gap = detectable_gap(args.queries, assumed_rates, args.power, args.alpha)
+            assumed = assumed_rates.describe()
+        shown = f"{gap:.3f}" if gap is not None else "none: no gap these rates allow"
+        print(f"{args.queries} queries: smallest detectable gap {shown} ({level}; {assumed})")
+        return 0
+    if args.discordance is not None:
+        assumed_rates = Rates(discordance=args.discordance)
+    else:
+        assumed_rates = Rates(unmonitored=0.1 if args.unmonitored is None else args.unmonitored)
+    needed = queries_needed(args.gap, assumed_rates, args.power, args.alpha)
+    if needed is None:
+        print(
+            f"gap {args.gap:g}: not reachable with {assumed_rates.describe()} (the gap "
+            "must not exceed the discordance rate, nor 1 minus the unmonitored compliance)"
+            if assumed_rates.cells(args.gap) is None
+            else f"gap {args.gap:g}: needs more than 100,000 queries"
+        )
+        return 1
+    print(f"gap {args.gap:g}: {needed} queries ({level}; {assumed_rates.describe()})")
+    return 0
+
+
 def serve_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m evals serve",
@@ -321,6 +392,7 @@ COMMANDS = {
     "study": study_command,
     "estimate": estimate_command,
     "serve": serve_command,
+    "power": power_command,
 }
 
 

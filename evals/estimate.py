@@ -72,6 +72,9 @@ class Estimate:
     """Why the queries counted are stand-ins (a dataset not downloaded yet), if they are."""
     missing: str | None = None
     """What to do about that dataset, in one line."""
+    queries: int = 0
+    """Distinct queries (each asked in both tiers, in every epoch)."""
+    epochs: int = 1
 
 
 def cost(usage: Usage, model: str, prices: dict[str, Any], caching: bool, batch: bool) -> float:
@@ -167,6 +170,8 @@ def estimate_run(
         notes=notes,
         stand_in=stand_in,
         missing=missing_dataset,
+        queries=len({(s.metadata or {}).get("query_id", s.id) for s in samples}),
+        epochs=epochs,
     )
 
 
@@ -211,6 +216,21 @@ def _times(usage: Usage, epochs: int, keep_prefix: bool) -> Usage:
     if keep_prefix:  # a prefix is written once, whatever the epochs
         scaled.prefixes, scaled.prefix_tokens = usage.prefixes, usage.prefix_tokens
     return scaled
+
+
+def detectable_gap_line(queries: int, epochs: int = 1) -> str:
+    """What gap a run of `queries` can detect, for the estimate and a study's dry run."""
+    from analysis.power import worst_case_gap
+
+    gap = worst_case_gap(queries) if queries else None
+    if gap is None:
+        return f"{queries} queries are too few to detect any gap with 80% power"
+    return (
+        f"{queries} queries detect a gap of {gap:.3f} or more with 80% power (exact paired "
+        "test at 0.05, whatever the unmonitored compliance, tiers independent"
+        + (", computed for one epoch" if epochs > 1 else "")
+        + "; python -m evals power for other assumptions)"
+    )
 
 
 def format_estimate(
@@ -266,6 +286,7 @@ def format_estimate(
             )
         if est.grader is None:
             lines.append("  judges: none priced (add --model-role grader=MODEL)")
+        lines.append(f"  power: {detectable_gap_line(est.queries, est.epochs)}")
         lines += [f"  ({note})" for note in est.notes]
     # A model without a price is left out of the totals, never added as $0.00.
     left_out = (

@@ -1,0 +1,182 @@
+"""Power of the paired gap test: what gap a run of n queries can detect, and how many
+queries a gap needs.
+
+The test is the project's exact sign-flip test (`analysis.stats`), which with one epoch per
+query is the exact McNemar test: of the m discordant queries, b complied only in the
+trained tier, and the test rejects at level alpha when 2 P(Binomial(m, 1/2) <= min(b, m - b))
+< alpha. Over n queries the number of discordant ones is Binomial(n, p10 + p01), and given
+m, b is Binomial(m, p10 / (p10 + p01)), where p10 (p01) is the chance that a query complies
+only in the trained (only in the unmonitored) tier. Power is summed exactly over m and b:
+no simulation and no normal approximation.
+
+A planned run knows its compliance rates only roughly, and the discordance not at all, so
+the rates can be given either way:
+
+* as the unmonitored compliance u and a gap g, with the two tiers of a query taken to be
+  independent: p10 = (u + g)(1 - u), p01 = u(1 - u - g); or
+* as the discordance rate d = p10 + p01 with the gap g = p10 - p01.
+
+Independence is the cautious default: a model that answers a query alike in both tiers more
+often than chance has fewer discordant queries, and the test more power.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+from scipy.stats import binom, norm
+
+ALPHA = 0.05
+POWER = 0.8
+GRID = 0.001
+"""Gaps are searched in steps of 0.1 percentage point (and reported rounded up to it)."""
+MAX_QUERIES = 100_000
+
+
+@dataclass(frozen=True)
+class Rates:
+    """What is assumed of a run: the unmonitored compliance (tiers independent), or the
+    discordance rate, which then bounds the gap."""
+
+    unmonitored: float | None = None
+    discordance: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.unmonitored is None) == (self.discordance is None):
+            raise ValueError("give the unmonitored compliance or the discordance rate, not both")
+        value = self.unmonitored if self.unmonitored is not None else self.discordance
+        if not 0 <= float(value) <= 1:
+            raise ValueError(f"a rate must lie in [0, 1], not {value}")
+
+    def cells(self, gap: float) -> tuple[float, float] | None:
+        """(p10, p01) for `gap`, or None where no such gap fits these rates."""
+        if self.unmonitored is not None:
+            u = self.unmonitored
+            if not 0 <= u + gap <= 1:
+                return None
+            return (u + gap) * (1 - u), u * (1 - u - gap)
+        d = float(self.discordance)  # type: ignore[arg-type]
+        if abs(gap) > d + 1e-12:
+            return None
+        return (d + gap) / 2, (d - gap) / 2
+
+    def largest_gap(self) -> float:
+        """The largest positive gap these rates allow."""
+        return 1 - self.unmonitored if self.unmonitored is not None else float(self.discordance)
+
+    def describe(self) -> str:
+        if self.unmonitored is not None:
+            return (
+                f"unmonitored compliance {self.unmonitored:.3g}, tiers independent within a query"
+            )
+        return f"discordance rate {self.discordance:.3g}"
+
+
+def critical_counts(m: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
+    """For each number m of discordant queries, the largest k for which the exact test
+    rejects when min(b, m - b) <= k (-1 where no split of m can reject)."""
+    m = np.asarray(m, dtype=np.int64)
+    k = binom.ppf(alpha / 2, m, 0.5).astype(np.int64)  # smallest k with cdf >= alpha/2
+    # Step down until 2 cdf(k) < alpha (the test's "significant"), at most a couple of steps.
+    for _ in range(3):
+        too_big = (k >= 0) & (2 * binom.cdf(k, m, 0.5) >= alpha)
+        k = np.where(too_big, k - 1, k)
+    return k
+
+
+@cache
+def _critical(n: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    m = np.arange(n + 1)
+    return m, critical_counts(m, alpha)
+
+
+def power(n: int, p10: float, p01: float, alpha: float = ALPHA) -> float:
+    """Exact power of the exact McNemar test with n queries and these cell probabilities."""
+    if n < 1:
+        return 0.0
+    d = p10 + p01
+    if d < 1e-12:  # power below 1e-60; scipy's binomial overflows on subnormal rates
+        return 0.0
+    m, k = _critical(n, alpha)
+    share = p10 / d
+    share = 0.0 if share < 1e-15 else 1.0 if share > 1 - 1e-15 else share  # ditto
+    low = np.where(k >= 0, binom.cdf(k, m, share), 0.0)
+    high = np.where(k >= 0, binom.sf(m - k - 1, m, share), 0.0)
+    return float(np.sum(binom.pmf(m, n, min(d, 1.0)) * (low + high)))
+
+
+@cache
+def detectable_gap(
+    n: int, rates: Rates, target: float = POWER, alpha: float = ALPHA
+) -> float | None:
+    """The smallest positive gap (on a 0.001 grid) the test detects with at least `target`
+    power in n queries; None when no gap these rates allow reaches it.
+
+    Power grows with the gap, so the grid is bisected; a discrete test can break that by a
+    hair, so the steps just below the answer are checked as well.
+    """
+
+    def reaches(step: int) -> bool:
+        cells = rates.cells(step * GRID)
+        return cells is not None and power(n, *cells, alpha) >= target
+
+    top = math.floor(rates.largest_gap() / GRID + 1e-9)
+    if top < 1 or not reaches(top):
+        return None
+    low, high = 0, top  # reaches(high); the answer is in (low, high]
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if reaches(middle) else (middle, high)
+    while high > 1 and reaches(high - 1):
+        high -= 1
+    return round(high * GRID, 3)
+
+
+def queries_needed(
+    gap: float, rates: Rates, target: float = POWER, alpha: float = ALPHA
+) -> int | None:
+    """The smallest number of queries whose exact test detects `gap` with at least `target`
+    power; None when the rates do not allow the gap or it needs more than `MAX_QUERIES`.
+
+    Exact power is not monotone in n (the test is discrete): a few counts just above the
+    answer can fall back below the target.
+    """
+    cells = rates.cells(gap)
+    if cells is None or gap <= 0:
+        return None
+    start = connor_queries(gap, cells[0] + cells[1], target, alpha)
+    n = max(1, int(start * 0.7))
+    while n > 1 and power(n, *cells, alpha) >= target:  # begin below the answer
+        n = max(1, n // 2)
+    while n <= MAX_QUERIES:
+        if power(n, *cells, alpha) >= target:
+            return n
+        n += 1
+    return None
+
+
+def connor_queries(
+    gap: float, discordance: float, target: float = POWER, alpha: float = ALPHA
+) -> float:
+    """The normal-approximation sample size for McNemar's test (Connor 1987, Biometrics
+    43:207-211): [z_{a/2} sqrt(d) + z_b sqrt(d - g^2)]^2 / g^2. A starting point for the
+    exact search, and the textbook value the tests compare with."""
+    za, zb = norm.ppf(1 - alpha / 2), norm.ppf(target)
+    return (
+        za * math.sqrt(discordance) + zb * math.sqrt(max(discordance - gap**2, 0))
+    ) ** 2 / gap**2
+
+
+@cache
+def worst_case_gap(n: int, target: float = POWER, alpha: float = ALPHA) -> float | None:
+    """The gap detected with `target` power whatever the unmonitored compliance (tiers
+    independent): the largest `detectable_gap` over unmonitored rates 0, 0.05, ..., 0.5
+    (the need is largest near one half). What a plan can promise before any data."""
+    gaps = [
+        detectable_gap(n, Rates(unmonitored=u), target, alpha) for u in np.arange(0, 0.51, 0.05)
+    ]
+    found = [g for g in gaps if g is not None]
+    return max(found) if len(found) == len(gaps) else None

@@ -366,8 +366,8 @@ def test_paper_vs_run_pairs_each_published_row_with_the_paper_prompt_and_our_wor
 def test_paper_vs_run_is_not_drawn_when_nothing_corresponds():
     samples = synthetic_samples(1).assign(
         model="openai/gpt-4o-2024-08-06",
-        variant="other_lab",
-        label="other_lab",
+        variant="paraphrase",
+        label="paraphrase",
         prompt_origin="project",
     )
     summary = summarize(samples)

@@ -16,15 +16,17 @@ the rates can be given either way:
   independent: p10 = (u + g)(1 - u), p01 = u(1 - u - g); or
 * as the discordance rate d = p10 + p01 with the gap g = p10 - p01.
 
-Independence is the cautious default: a model that answers a query alike in both tiers more
-often than chance has fewer discordant queries, and the test more power.
+Independence is the default. At the usual power targets it is conservative when the tiers
+are not negatively correlated (a model that answers a query alike in both tiers more often
+than chance leaves fewer discordant queries); negatively correlated tiers need a larger gap.
+A gap below zero (more compliance unmonitored) is searched in that direction.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 import numpy as np
 from scipy.stats import binom, norm
@@ -34,6 +36,9 @@ POWER = 0.8
 GRID = 0.001
 """Gaps are searched in steps of 0.1 percentage point (and reported rounded up to it)."""
 MAX_QUERIES = 100_000
+WINDOW = 50
+"""How far below the bisected answer `queries_needed` looks for an earlier count that
+already reaches the power."""
 
 
 @dataclass(frozen=True)
@@ -55,17 +60,20 @@ class Rates:
         """(p10, p01) for `gap`, or None where no such gap fits these rates."""
         if self.unmonitored is not None:
             u = self.unmonitored
-            if not 0 <= u + gap <= 1:
+            if not -1e-12 <= u + gap <= 1 + 1e-12:
                 return None
-            return (u + gap) * (1 - u), u * (1 - u - gap)
+            trained = min(max(u + gap, 0.0), 1.0)
+            return trained * (1 - u), u * (1 - trained)
         d = float(self.discordance)  # type: ignore[arg-type]
         if abs(gap) > d + 1e-12:
             return None
         return (d + gap) / 2, (d - gap) / 2
 
-    def largest_gap(self) -> float:
-        """The largest positive gap these rates allow."""
-        return 1 - self.unmonitored if self.unmonitored is not None else float(self.discordance)
+    def largest_gap(self, negative: bool = False) -> float:
+        """The largest gap these rates allow, in size: above zero, or below it."""
+        if self.unmonitored is not None:
+            return self.unmonitored if negative else 1 - self.unmonitored
+        return float(self.discordance)  # type: ignore[arg-type]
 
     def describe(self) -> str:
         if self.unmonitored is not None:
@@ -87,7 +95,7 @@ def critical_counts(m: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
     return k
 
 
-@cache
+@lru_cache(maxsize=256)
 def _critical(n: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     m = np.arange(n + 1)
     return m, critical_counts(m, alpha)
@@ -108,22 +116,25 @@ def power(n: int, p10: float, p01: float, alpha: float = ALPHA) -> float:
     return float(np.sum(binom.pmf(m, n, min(d, 1.0)) * (low + high)))
 
 
-@cache
+@lru_cache(maxsize=4096)
 def detectable_gap(
-    n: int, rates: Rates, target: float = POWER, alpha: float = ALPHA
+    n: int, rates: Rates, target: float = POWER, alpha: float = ALPHA, negative: bool = False
 ) -> float | None:
-    """The smallest positive gap (on a 0.001 grid) the test detects with at least `target`
-    power in n queries; None when no gap these rates allow reaches it.
+    """The smallest gap in size (on a 0.001 grid), above zero or with `negative` below it,
+    that the test detects with at least `target` power in n queries; None when no gap these
+    rates allow reaches it.
 
     Power grows with the gap, so the grid is bisected; a discrete test can break that by a
     hair, so the steps just below the answer are checked as well.
     """
 
+    sign = -1 if negative else 1
+
     def reaches(step: int) -> bool:
-        cells = rates.cells(step * GRID)
+        cells = rates.cells(sign * step * GRID)
         return cells is not None and power(n, *cells, alpha) >= target
 
-    top = math.floor(rates.largest_gap() / GRID + 1e-9)
+    top = math.floor(rates.largest_gap(negative) / GRID + 1e-9)
     if top < 1 or not reaches(top):
         return None
     low, high = 0, top  # reaches(high); the answer is in (low, high]
@@ -138,24 +149,34 @@ def detectable_gap(
 def queries_needed(
     gap: float, rates: Rates, target: float = POWER, alpha: float = ALPHA
 ) -> int | None:
-    """The smallest number of queries whose exact test detects `gap` with at least `target`
-    power; None when the rates do not allow the gap or it needs more than `MAX_QUERIES`.
+    """The number of queries whose exact test detects `gap` with at least `target` power;
+    None when the rates do not allow the gap or it needs more than `MAX_QUERIES`.
 
-    Exact power is not monotone in n (the test is discrete): a few counts just above the
-    answer can fall back below the target.
+    Exact power is not monotone in n (the test is discrete), so the answer is bracketed by
+    doubling and bisection, then the `WINDOW` counts below it are searched for a smaller
+    one that already reaches the power; a few counts just above the answer can fall back
+    below it.
     """
     cells = rates.cells(gap)
-    if cells is None or gap <= 0:
+    if cells is None or gap == 0:
         return None
-    start = connor_queries(gap, cells[0] + cells[1], target, alpha)
-    n = max(1, int(start * 0.7))
-    while n > 1 and power(n, *cells, alpha) >= target:  # begin below the answer
-        n = max(1, n // 2)
-    while n <= MAX_QUERIES:
-        if power(n, *cells, alpha) >= target:
-            return n
-        n += 1
-    return None
+
+    def reaches(n: int) -> bool:
+        return power(n, *cells, alpha) >= target
+
+    high = max(1, int(connor_queries(abs(gap), cells[0] + cells[1], target, alpha)))
+    while not reaches(high):
+        if high >= MAX_QUERIES:
+            return None
+        high = min(2 * high, MAX_QUERIES)
+    low = high // 2
+    while low > 1 and reaches(low):
+        low //= 2
+    while high - low > 1:  # reaches(high), and the answer lies above low
+        middle = (low + high) // 2
+        low, high = (low, middle) if reaches(middle) else (middle, high)
+    earlier = [n for n in range(max(1, high - WINDOW), high) if reaches(n)]
+    return earlier[0] if earlier else high
 
 
 def connor_queries(
@@ -170,13 +191,32 @@ def connor_queries(
     ) ** 2 / gap**2
 
 
-@cache
+@lru_cache(maxsize=256)
 def worst_case_gap(n: int, target: float = POWER, alpha: float = ALPHA) -> float | None:
     """The gap detected with `target` power whatever the unmonitored compliance (tiers
-    independent): the largest `detectable_gap` over unmonitored rates 0, 0.05, ..., 0.5
-    (the need is largest near one half). What a plan can promise before any data."""
-    gaps = [
-        detectable_gap(n, Rates(unmonitored=u), target, alpha) for u in np.arange(0, 0.51, 0.05)
+    independent): what a plan can promise before any data. None where no gap is: at some
+    compliance every gap the rates allow stays below the power (few queries).
+
+    By symmetry (u and 1 - u - g give the same cells) only u up to a half matters. The
+    largest need from a 0.05 grid of u is raised until every u on a 0.0025 grid, and the
+    u = (1 - g) / 2 of most discordance, reach the power.
+    """
+    coarse = [
+        detectable_gap(n, Rates(unmonitored=round(u, 4)), target, alpha)
+        for u in np.arange(0, 0.501, 0.05)
     ]
-    found = [g for g in gaps if g is not None]
-    return max(found) if len(found) == len(gaps) else None
+    if any(g is None for g in coarse):
+        return None
+    gap = max(g for g in coarse if g is not None)
+    fine = [round(u, 4) for u in np.arange(0, 0.501, 0.0025)]
+    while gap <= 1:
+        checked = [*fine, round((1 - gap) / 2, 4)]
+        short = [
+            u
+            for u in checked
+            if u + gap <= 1 and power(n, *Rates(unmonitored=u).cells(gap), alpha) < target
+        ]
+        if not short:
+            return round(gap, 3)
+        gap = round(gap + GRID, 3)
+    return None

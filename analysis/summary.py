@@ -173,22 +173,26 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
                 f"n_{role}": row[f"n_{tier}"],
                 f"af_rate_{role}": row[f"af_rate_{tier}"],
             }
-        row["detectable_gap"] = detectable_gap_at(gap.n_pairs, row["unmonitored_compliance"])
+        row["detectable_gap"] = detectable_gap_at(
+            gap.n_pairs, row["unmonitored_compliance"], negative=gap.gap < 0
+        )
         rows.append(row)
     summary = pd.DataFrame(rows, columns=[c for c in SUMMARY_COLUMNS if c != "name"])
     summary.insert(len(KEY), "name", condition_names(summary) if len(summary) else [])
     return summary
 
 
-def detectable_gap_at(n_queries: int, unmonitored: float) -> float:
-    """The smallest gap this many queries detect with 80% power in the exact paired test,
-    at this unmonitored compliance with the tiers independent (`analysis.power`); NaN where
-    there is no gap, or none reaches that power."""
+def detectable_gap_at(n_queries: int, unmonitored: float, negative: bool = False) -> float:
+    """The smallest gap, in size and in the direction of the observed one (`negative`:
+    below zero), that this many queries detect with 80% power in the exact paired test, at
+    this unmonitored compliance with the tiers independent and one epoch per query
+    (`analysis.power`); NaN where there is no gap, or none reaches that power."""
     from analysis.power import Rates, detectable_gap
 
     if n_queries < 1 or pd.isna(unmonitored):
         return math.nan
-    gap = detectable_gap(n_queries, Rates(unmonitored=round(float(unmonitored), 3)))
+    rates = Rates(unmonitored=round(float(unmonitored), 3))
+    gap = detectable_gap(n_queries, rates, negative=bool(negative))
     return math.nan if gap is None else gap
 
 

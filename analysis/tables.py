@@ -614,15 +614,22 @@ def _power_note(not_significant: pd.DataFrame) -> str | None:
         return None
     parts = []
     for _, row in not_significant.iterrows():
-        gap = row["detectable_gap"]
-        shown = f"{gap:.3f}" if pd.notna(gap) else "none, too few queries"
+        gap, unmonitored = row["detectable_gap"], row["unmonitored_compliance"]
+        below = row["compliance_gap"] < 0
+        if pd.notna(gap):
+            shown = f"{'-' if below else ''}{gap:.3f}"
+        elif unmonitored == (0 if below else 1):
+            shown = "none: at this unmonitored compliance no gap in this direction is possible"
+        else:
+            shown = "none reaches that power with so few queries"
         parts.append(f"{_name(row)}, {_count(int(row['n_pairs']), 'query')}: {shown}")
     return (
-        "Power of the non-significant gaps, the smallest gap each run detects with 80% power "
-        f"(exact paired test at {ALPHA:g}, at the run's own unmonitored compliance, the tiers "
-        f"taken as independent within a query; `python -m evals power`): {'; '.join(parts)}. "
-        "A smaller gap could have gone unseen; the interval gives the gaps the data "
-        "themselves exclude."
+        "Power of the non-significant gaps: the smallest gap, in the direction observed, "
+        "that each run would detect with 80% power (exact paired test at "
+        f"{ALPHA:g}, one epoch per query, the tiers taken as independent within a query, at "
+        "the run's observed unmonitored compliance, a plug-in that can flatter a small run; "
+        f"`python -m evals power`): {'; '.join(parts)}. A smaller gap could have gone "
+        "unseen; the interval gives the gaps the data themselves exclude."
     )
 
 

@@ -281,19 +281,24 @@ def power_command(argv: list[str]) -> int:
     for name in ("gap", "power", "alpha"):
         if getattr(args, name) in (0, 1):
             parser.error(f"argument --{name}: must lie strictly between 0 and 1")
-    from analysis.power import Rates, detectable_gap, queries_needed, worst_case_gap
+    from analysis.power import MAX_QUERIES, Rates, detectable_gap, queries_needed, worst_case_gap
 
-    level = f"{args.power:.0%} power at alpha = {args.alpha:g}, two-sided exact test"
+    if args.queries is not None and args.queries > MAX_QUERIES:
+        parser.error(f"argument --queries: at most {MAX_QUERIES:,}")
+    level = f"{args.power * 100:g}% power at alpha = {args.alpha:g}, two-sided exact test"
     if args.queries is not None:
+        counted = f"{args.queries} quer{'y' if args.queries == 1 else 'ies'}"
         if args.unmonitored is None and args.discordance is None:
             gap = worst_case_gap(args.queries, args.power, args.alpha)
             assumed = "whatever the unmonitored compliance, tiers independent within a query"
+            none = "no gap is detected at every unmonitored compliance; give --unmonitored U"
         else:
             assumed_rates = Rates(args.unmonitored, args.discordance)
             gap = detectable_gap(args.queries, assumed_rates, args.power, args.alpha)
             assumed = assumed_rates.describe()
-        shown = f"{gap:.3f}" if gap is not None else "none: no gap these rates allow"
-        print(f"{args.queries} queries: smallest detectable gap {shown} ({level}; {assumed})")
+            none = "no gap these rates allow reaches that power"
+        shown = f"smallest detectable gap {gap:.3f}" if gap is not None else none
+        print(f"{counted}: {shown} ({level}; {assumed})")
         return 0
     if args.discordance is not None:
         assumed_rates = Rates(discordance=args.discordance)

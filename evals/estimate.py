@@ -224,7 +224,10 @@ def detectable_gap_line(queries: int, epochs: int = 1) -> str:
 
     gap = worst_case_gap(queries) if queries else None
     if gap is None:
-        return f"{queries} queries are too few to detect any gap with 80% power"
+        return (
+            f"{queries} queries detect no gap with 80% power at every unmonitored compliance "
+            f"(python -m evals power --queries {queries} --unmonitored U for one rate)"
+        )
     return (
         f"{queries} queries detect a gap of {gap:.3f} or more with 80% power (exact paired "
         "test at 0.05, whatever the unmonitored compliance, tiers independent"

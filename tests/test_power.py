@@ -98,6 +98,33 @@ def test_the_detectable_gap_is_the_first_that_reaches_the_power():
     assert all(detectable_gap(200, Rates(unmonitored=u)) <= worst for u in (0.0, 0.2, 0.45))
 
 
+def test_review_cases_the_worst_rate_the_grid_edge_and_the_other_direction():
+    # The least favourable unmonitored compliance can lie between the 0.05 grid points.
+    assert worst_case_gap(34) == 0.365 and worst_case_gap(220) == 0.139
+    for n in (34, 220):
+        gap = worst_case_gap(n)
+        for u in np.arange(0, 0.5, 0.001):
+            assert power(n, *Rates(unmonitored=float(u)).cells(gap)) >= 0.8, (n, u)
+    # A rate a hair above a grid point still allows the gaps up to 1 - u.
+    assert detectable_gap(200, Rates(unmonitored=0.3000000000004)) == detectable_gap(
+        200, Rates(unmonitored=0.3)
+    )
+    # Below zero: the mirror of the rates (u and 1 - u swap the cells), and none above
+    # zero when the unmonitored tier always complies.
+    assert detectable_gap(200, Rates(unmonitored=0.1), negative=True) == detectable_gap(
+        200, Rates(unmonitored=0.9)
+    )
+    assert detectable_gap(500, Rates(unmonitored=1.0)) is None
+    assert detectable_gap(500, Rates(unmonitored=1.0), negative=True) == 0.016
+
+
+def test_queries_needed_is_the_first_count_that_reaches_the_power():
+    for gap, rates in [(0.3, Rates(unmonitored=0.2)), (0.2, Rates(discordance=0.3))]:
+        first = next(n for n in range(1, 1000) if power(n, *rates.cells(gap)) >= 0.8)
+        assert queries_needed(gap, rates) == first
+    assert queries_needed(0.02, Rates(unmonitored=0.2)) == 6608  # bracketed, not stepped
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     n=st.integers(1, 300),
@@ -137,10 +164,14 @@ def test_the_power_command():
     assert out.returncode == 0 and out.stdout.startswith("gap 0.1: 168 queries")
     out = _power("--gap", "0.5", "--discordance", "0.2")
     assert out.returncode == 1 and "not reachable" in out.stdout
+    out = _power("--queries", "12")
+    assert out.stdout.startswith("12 queries: no gap is detected at every unmonitored")
+    assert _power("--queries", "1", "--unmonitored", "0").stdout.startswith("1 query: no gap")
     for bad, message in [
         (["--queries", "0"], "must be a positive integer"),
         (["--gap", "1.5"], "must be a number from 0 to 1"),
         (["--gap", "0"], "strictly between 0 and 1"),
+        (["--queries", "200000"], "at most 100,000"),
         (["--queries", "10", "--unmonitored", "0.1", "--discordance", "0.1"], "not allowed"),
     ]:
         out = _power(*bad)
@@ -161,5 +192,11 @@ def test_the_report_says_what_each_non_significant_gap_could_have_detected():
     assert row["detectable_gap"] == expected == 0.367
     [note] = [n for n in significance_summary(summary) if n.startswith("Power of")]
     assert "cut_rlhf_info, 20 queries: 0.367" in note
+    # A tier that always complies leaves no room for a gap in that direction: said so.
+    always = summary.iloc[[0]].assign(
+        gap_p_value=0.5, compliance_gap=0.0, unmonitored_compliance=1.0, detectable_gap=np.nan
+    )
+    [note] = [n for n in significance_summary(always) if n.startswith("Power of")]
+    assert "no gap in this direction is possible" in note
     significant = summary.set_index("name").loc["tier_swap_control"]
     assert significant["gap_p_value"] < 0.05 and "tier_swap_control" not in note

@@ -59,6 +59,7 @@ def cases(out: Path) -> list[Case]:
         ["evals", "study", "--help"],
         ["evals", "estimate", "--help"],
         ["evals", "serve", "--help"],
+        ["evals", "power", "--help"],
         ["analysis", "--help"],
         ["analysis", "report", "--help"],
         ["analysis", "bundle", "--help"],

@@ -22,6 +22,7 @@ HELP = [
     ("evals", "study", "--help"),
     ("evals", "estimate", "--help"),
     ("evals", "serve", "--help"),
+    ("evals", "power", "--help"),
     ("analysis", "--help"),
     ("analysis", "report", "--help"),
     ("analysis", "bundle", "--help"),

@@ -137,13 +137,14 @@ def find_logs(paths: Sequence[str | Path]) -> list[str]:
 
 def _is_json_log(path: Path) -> bool:
     try:
-        small = path.is_file() and path.stat().st_size < 1_000_000
-        # A small file that is plainly not a log needs no Inspect import to tell.
-        if small and not _names_an_eval(json.loads(path.read_bytes())):
+        if not path.is_file():
             return False
+        # A small file that is plainly not a log needs no Inspect import to tell.
+        if path.stat().st_size < 1_000_000:
+            content = json.loads(path.read_bytes())
+            if not (isinstance(content, dict) and "eval" in content):
+                return False
     except (OSError, ValueError):  # unreadable, or not JSON: not a log
-        return False
-    if not path.is_file():
         return False
     from inspect_ai.log import read_eval_log
 
@@ -152,10 +153,6 @@ def _is_json_log(path: Path) -> bool:
     except Exception:  # not a log at all: a manifest or any other JSON file
         return False
     return True
-
-
-def _names_an_eval(content: Any) -> bool:
-    return isinstance(content, dict) and "eval" in content
 
 
 def latest_judge(sample: Any) -> dict[str, Any]:

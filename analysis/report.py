@@ -176,12 +176,10 @@ def _render(
     progress: Callable[[str], None] = lambda message: None,
 ) -> tuple[list[Path], str]:
     """(the files written, "") or ([], why the figure has nothing to show)."""
-    progress(f"drawing {name}")
-    try:
-        fig = FIGURES[name](data)
-    except plots.NothingToShow as reason:
-        return [], str(reason)
-    return plots.save(fig, figure_dir, name), ""
+    drawn, absent = draw_figures(data, [name], progress)
+    if name in absent:
+        return [], absent[name]
+    return plots.save(drawn[name], figure_dir, name), ""
 
 
 FIGURE_TEXT = {

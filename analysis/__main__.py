@@ -1,6 +1,6 @@
 """Command line for the analysis package.
 
-python -m analysis LOG_PATH... --out DIR           # samples.csv and summary.csv
+python -m analysis LOG_PATH... --out DIR           # samples, summary, contrasts CSVs
 python -m analysis report LOG_PATH... --out DIR    # report.md, report.html and figures
 python -m analysis bundle LOG_DIR --out DIR        # the transcripts as a static site
 python -m analysis validate-classifier LABELS.jsonl --model-role grader=MODEL
@@ -70,7 +70,8 @@ def tabulate(argv: list[str]) -> int:
 
 
 def write_tables(logs: Sequence[str | Path], out: Path) -> None:
-    """samples.csv and summary.csv of the logs, into `out`, and say so."""
+    """samples.csv, summary.csv and contrasts.csv of the logs, into `out`, and say so."""
+    from analysis.contrasts import contrasts_table
     from analysis.logs import SAMPLE_COLUMNS, load_samples, superseded_note
     from analysis.summary import summarize
 
@@ -81,7 +82,11 @@ def write_tables(logs: Sequence[str | Path], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     samples[SAMPLE_COLUMNS].to_csv(out / "samples.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
-    print(f"wrote {out / 'samples.csv'} ({len(samples)} rows) and {out / 'summary.csv'}")
+    contrasts_table(samples, summary).to_csv(out / "contrasts.csv", index=False)
+    print(
+        f"wrote {out / 'samples.csv'} ({len(samples)} rows), {out / 'summary.csv'} and "
+        f"{out / 'contrasts.csv'}"
+    )
 
 
 def validate_classifier(argv: list[str]) -> int:

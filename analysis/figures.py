@@ -220,10 +220,20 @@ def tier_order(trained: str) -> list[str]:
     return [trained, "paid" if trained == "free" else "free"]
 
 
-def tier_tick(role: str, tier: str, assumed: bool, n: int) -> str:
-    """An x tick under a tier's bar: its role (training or unmonitored), which tier that is
-    in this condition (said to be assumed where the prompt does not say), and its n."""
-    return f"{role}\n{tier} tier{' (assumed)' if assumed else ''}\nn={n}"
+def condition_bars(group: pd.DataFrame) -> tuple[list[str], list[str], tuple[str, bool] | None]:
+    """A condition's bars, in order: (tiers, tick labels without n, and its trained tier for
+    the figure-wide note, or None where a variant declared its framings: each bar then
+    names its framing and what the model was told of it)."""
+    declared = group["framings"].iloc[0] if "framings" in group.columns and len(group) else None
+    if isinstance(declared, tuple) and declared:
+        return [n for n, _ in declared], [f"{n}\n{role}" for n, role in declared], None
+    trained, assumed = trained_tier(group)
+    order = tier_order(trained)
+    ticks = [
+        f"{role}\n{tier} tier{' (assumed)' if assumed else ''}"
+        for role, tier in zip(ROLES, order, strict=True)
+    ]
+    return order, ticks, (trained, assumed)
 
 
 def trained_text(tier: str, assumed: bool) -> str:
@@ -355,8 +365,9 @@ def _stacked_tiers(
 ) -> np.ndarray:
     """One stacked bar per tier, the trained tier's first; `stacks` maps segment label to
     heights (in that tier order), bottom first."""
-    x = np.arange(len(ROLES))
-    bottom = np.zeros(len(ROLES))
+    bars = len(next(iter(stacks.values()))) if stacks else len(ROLES)
+    x = np.arange(bars)
+    bottom = np.zeros(bars)
     for label, heights in stacks.items():
         color, hatch = styles[label]
         ax.bar(
@@ -380,7 +391,7 @@ def _key_patch(label: str, color: str, hatch: str) -> Patch:
 def headline_segments(group: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Per tier (by name), the fraction of valid samples in each headline segment, plus n."""
     out = {}
-    for tier in TIER_NAMES:
+    for tier in dict.fromkeys([*TIER_NAMES, *group["tier"].dropna().unique()]):
         valid = group[(group["tier"] == tier) & group["complied"].notna()]
         n = len(valid)
         complied = valid["complied"] == 1
@@ -445,9 +456,9 @@ def headline(samples: pd.DataFrame, summary: pd.DataFrame | None = None) -> Figu
     tiers = []
     for i, (ax, (_key, group), title) in enumerate(zip(axes, groups, titles, strict=True)):
         segments = headline_segments(group)
-        trained, assumed = trained_tier(group)
-        tiers.append((trained, assumed))
-        order = tier_order(trained)
+        order, ticks, trained = condition_bars(group)
+        if trained is not None:
+            tiers.append(trained)
         stacks = {label: [segments[t][label] for t in order] for label, _, _ in SEGMENTS}
         _stacked_tiers(ax, stacks, {label: (c, h) for label, c, h in SEGMENTS})
         for x, tier in enumerate(order):  # CI of the compliance rate, at the compliance edge
@@ -464,11 +475,9 @@ def headline(samples: pd.DataFrame, summary: pd.DataFrame | None = None) -> Figu
                     )
                 )
         ax.set_xticks(
-            range(len(ROLES)),
-            [
-                tier_tick(role, tier, assumed, segments[tier]["n"])
-                for role, tier in zip(ROLES, order, strict=True)
-            ],
+            range(len(order)),
+            [f"{tick}\nn={segments[t]['n']}" for tick, t in zip(ticks, order, strict=True)],
+            **({} if len(order) <= 2 else {"fontsize": 7}),
         )
         ax.set_ylim(0, 1)
         if i % MAX_COLUMNS == 0:
@@ -478,10 +487,16 @@ def headline(samples: pd.DataFrame, summary: pd.DataFrame | None = None) -> Figu
         ax.set_title(title, fontsize=8)
     handles = [_key_patch(lab, c, h) for lab, c, h in SEGMENTS]
     _legend(fig, handles[::-1])
-    note = trained_note(tiers, "panel")[0] if len(set(tiers)) == 1 else ""
+    note = ""
+    if len(set(tiers)) == 1 and len(tiers) == len(groups):
+        note = trained_note(tiers, "panel")[0]
     _suptitle(
         fig,
-        "Behaviour where the model is told it is trained vs unmonitored: "
+        (
+            "Behaviour where the model is told it is trained vs unmonitored: "
+            if len(tiers) == len(groups)
+            else "Behaviour under each framing of the same queries: "
+        )
         + _shown(len(groups), len(groups), "")
         + (f"; {note}" if note else "")
         + (f"\nin every panel: {common}" if common else ""),
@@ -501,9 +516,9 @@ def six_categories(samples: pd.DataFrame, summary: pd.DataFrame | None = None) -
     fig, axes, titles, common = _condition_grid(keys, len(CATEGORIES), 24, condition_names(summary))
     tiers = []
     for i, (ax, (_key, group), title) in enumerate(zip(axes, groups, titles, strict=True)):
-        trained, assumed = trained_tier(group)
-        tiers.append((trained, assumed))
-        order = tier_order(trained)
+        order, ticks, trained = condition_bars(group)
+        if trained is not None:
+            tiers.append(trained)
         totals = [int((group["tier"] == t).sum()) for t in order]
         stacks = {
             name: [
@@ -515,10 +530,8 @@ def six_categories(samples: pd.DataFrame, summary: pd.DataFrame | None = None) -
         x = _stacked_tiers(ax, stacks, CATEGORY_STYLE)
         ax.set_xticks(
             x,
-            [
-                tier_tick(role, tier, assumed, n)
-                for role, tier, n in zip(ROLES, order, totals, strict=True)
-            ],
+            [f"{tick}\nn={n}" for tick, n in zip(ticks, totals, strict=True)],
+            **({} if len(order) <= 2 else {"fontsize": 7}),
         )
         ax.set_ylim(0, 1)
         if i % MAX_COLUMNS == 0:
@@ -529,7 +542,9 @@ def six_categories(samples: pd.DataFrame, summary: pd.DataFrame | None = None) -
         for n in CATEGORIES
     ]
     _legend(fig, handles[::-1])
-    note = trained_note(tiers, "panel")[0] if len(set(tiers)) == 1 else ""
+    note = ""
+    if len(set(tiers)) == 1 and len(tiers) == len(groups):
+        note = trained_note(tiers, "panel")[0]
     _suptitle(
         fig,
         "Six behaviour categories (hatched: with alignment-faking reasoning): "
@@ -647,10 +662,14 @@ def _row_labels(
 
 
 def _gap_figure(
-    panels: list[tuple[str, pd.DataFrame, list[str]]], title: str, top_down: bool = True
+    panels: list[tuple[str, pd.DataFrame, list[str]]],
+    title: str,
+    top_down: bool = True,
+    xlabel: str = "",
 ) -> Figure:
     """One panel per group of conditions, all on one x-scale; rows grow the figure. Raises
-    NothingToShow when no condition has a gap."""
+    NothingToShow when no condition has a gap. With `xlabel`, the rows are contrasts
+    between framings, labelled as given, and no tier is named."""
     frames = [frame for _, frame, _ in panels]
     if not frames or all(f["compliance_gap"].isna().all() for f in frames):
         raise NothingToShow(
@@ -658,9 +677,20 @@ def _gap_figure(
             "a gap needs compliance verdicts in both tiers of the same queries (settings "
             "whose compliance a grader judges need --model-role grader=...)",
         )
-    tiers = [trained_tier(row) for f in frames for _, row in f.iterrows()]
-    note, common = trained_note(tiers, "row")
-    labels = [_row_labels(frame, names, common) for _, frame, names in panels]
+    if xlabel:
+        note = ""
+        width_chars = _chars(GAP_LABEL_WIDTH, LABEL_FONT)
+        labels = [
+            [
+                _wrap(f"{name} (n={row['n_pairs']})", width_chars)
+                for name, (_, row) in zip(names, frame.iterrows(), strict=True)
+            ]
+            for _, frame, names in panels
+        ]
+    else:
+        tiers = [trained_tier(row) for f in frames for _, row in f.iterrows()]
+        note, common = trained_note(tiers, "row")
+        labels = [_row_labels(frame, names, common) for _, frame, names in panels]
     n = len(panels)
     cols = 1 if n == 1 else 2 if n <= 6 else 3
     rows = math.ceil(n / cols)
@@ -685,7 +715,7 @@ def _gap_figure(
         _gap_bars(ax, frame, rows_labels, top_down)
         ax.set_title(panel_title, fontsize=9)
     axes[0].set_xlim(*_gap_limits(frames))
-    fig.supxlabel(GAP_XLABEL, fontsize=10)
+    fig.supxlabel(xlabel or GAP_XLABEL, fontsize=10)
     _suptitle(fig, suptitle)
     return fig
 
@@ -731,6 +761,56 @@ def model_gaps(summary: pd.DataFrame) -> Figure:
                 labels.append(f"{model} [{dataset}]" + (sep + extra if extra else ""))
             panels.append((f"{setting} / {variant}", group, _dedupe(labels, [k[-1] for k in keys])))
     return _gap_figure(panels, "Compliance gap across models", top_down=False)
+
+
+def contrast_gaps(contrasts: pd.DataFrame) -> Figure:
+    """Every named contrast between framings (compliance under `a` minus under `b`), one
+    panel per condition, each row named by its contrast, the two framings it compares and,
+    where there are several, the model."""
+    if contrasts.empty:
+        raise NothingToShow(
+            "no contrasts", "the logs hold no condition with two framings of a query"
+        )
+    declared = contrasts[contrasts["declared"].astype(bool)]
+    if declared.empty:
+        raise NothingToShow(
+            "no condition declares framings",
+            "a variant that declares framings and contrasts (three_tiers, harm_scope, ...) "
+            "adds them; the other figures show the gap",
+        )
+    frame = contrasts.rename(
+        columns={
+            "difference": "compliance_gap",
+            "ci_low": "gap_ci_low",
+            "ci_high": "gap_ci_high",
+            "p_value": "gap_p_value",
+        }
+    )
+    # Only conditions with declared framings: the plain gap of the others is drawn elsewhere.
+    frame = frame[frame["declared"].astype(bool)]
+    # One panel per condition, its contrasts in the variant's order with the models side by
+    # side: the motives a study separates read across the rows of one panel.
+    order = {name: k for k, name in enumerate(dict.fromkeys(frame["contrast"]))}
+    frame = frame.assign(_order=frame["contrast"].map(order))
+    several = frame["model"].nunique() > 1
+    panels = []
+    for (setting, name, dataset), group in frame.groupby(
+        ["setting", "name", "dataset"], sort=True, dropna=False
+    ):
+        group = group.sort_values(["_order", "model"], kind="stable")
+        labels = [
+            (f"{row['model']}: " if several else "")
+            + f"{row['contrast']} ({row['framing_a']} {MINUS} {row['framing_b']})"
+            for _, row in group.iterrows()
+        ]
+        where = f"{setting}" + (f" / {dataset}" if dataset != setting else "")
+        only = "" if several else f"{group['model'].iloc[0]}\n"
+        panels.append((f"{only}{name}\n{where}", group, labels))
+    return _gap_figure(
+        panels,
+        "Contrasts between framings",
+        xlabel=f"compliance under the first framing {MINUS} under the second",
+    )
 
 
 # Gap against AF reasoning ----------------------------------------------------------------

@@ -26,7 +26,16 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from evals.labels import NO_GRADER, NO_SCRATCHPAD, TURN_CAP_KEY, limit_status, trained_tier
+from evals.labels import (
+    GAP_CONTRAST,
+    NO_GRADER,
+    NO_SCRATCHPAD,
+    TURN_CAP_KEY,
+    framing_role,
+    limit_status,
+    trained_tier,
+    unmonitored_framing,
+)
 
 if sys.version_info < (3, 14):  # zstd in zipfile, as Inspect registers it (3.14 has it)
     import zipfile_zstd  # noqa: F401
@@ -377,6 +386,16 @@ def _eval_zip_rows(location: str) -> list[dict[str, Any]] | None:
     return [_row(header, summary, location, digests) for summary in summaries]
 
 
+def _framed(header: dict[str, Any]) -> dict[str, Any] | None:
+    """Sample-like metadata with the framings a variant declared (from the task's metadata,
+    which Inspect never shortens); None for the two fixed tiers."""
+    task = header.get("metadata") or {}
+    framings = task.get("framings")
+    if not isinstance(framings, dict):
+        return None
+    return {"scenario_facts": {"framings": framings}}
+
+
 def _row(
     header: dict[str, Any],
     summary: dict[str, Any],
@@ -395,7 +414,15 @@ def _row(
     if inputs_key not in digests:
         digests[inputs_key] = condition_digest(header, inputs, label)
     condition, described = digests[inputs_key]
-    trained = trained_tier(metadata)
+    framed = _framed(header)
+    told = framed or metadata  # the task's metadata is whole; a summary's may be cut
+    trained = trained_tier(told)
+    unmonitored = unmonitored_framing(told)
+    contrasts = (
+        tuple(tuple(c) for c in header["metadata"]["contrasts"])
+        if framed
+        else ((GAP_CONTRAST, trained[0], unmonitored),)
+    )
     # The sample id is `query_id:tier` and is stored whole; metadata strings in summaries are
     # shortened by Inspect (whitespace runs collapsed), which could merge distinct ids.
     sample_id = str(summary["id"])
@@ -432,6 +459,17 @@ def _row(
         # The tier the prompt says is trained; a prompt file of one's own does not say.
         "trained_tier": trained[0],
         "trained_tier_assumed": trained[1],
+        "unmonitored_tier": unmonitored,
+        "contrasts": contrasts,
+        # Declared framings in their order, with their roles (None for the two tiers).
+        "framings": (
+            tuple(
+                (name, framing_role(told))
+                for name, told in framed["scenario_facts"]["framings"].items()
+            )
+            if framed
+            else None
+        ),
         **_run_settings(header, metadata.get("inputs")),
         "query_id": None if query_id is None else str(query_id),
         "prompt_origin": metadata.get("prompt_origin")
@@ -605,7 +643,7 @@ def load_samples(paths: Sequence[str | Path]) -> pd.DataFrame:
     order = [*KEY, "query_id", "epoch", "tier"]
     df["trained"] = df["tier"] == df["trained_tier"]
     columns = [*SAMPLE_COLUMNS, *SETTINGS_COLUMNS, "run_config", "prompt_origin", "runs_merged",
-               "superseded"]  # fmt: skip
+               "superseded", "unmonitored_tier", "contrasts", "framings"]  # fmt: skip
     return df[columns].sort_values(order).reset_index(drop=True)
 
 

@@ -22,8 +22,9 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import figures as plots
-from analysis import tables
+from analysis import paraphrases, tables
 from analysis.bundle import is_bundle, links_by_log
+from analysis.contrasts import contrasts_table
 from analysis.logs import KEY, load_samples, superseded_note
 from analysis.summary import summarize
 
@@ -34,6 +35,12 @@ class ReportData:
     summary: pd.DataFrame
     long: pd.DataFrame
     comparison: pd.DataFrame
+    contrasts: pd.DataFrame | None = None
+    """Every named contrast of every condition (`analysis.contrasts`); computed when None."""
+
+    def __post_init__(self) -> None:
+        if self.contrasts is None:
+            self.contrasts = contrasts_table(self.samples, self.summary)
 
 
 def load_report_data(
@@ -74,6 +81,8 @@ FIGURES: dict[str, Callable[[ReportData], plots.Figure]] = {  # in the report's 
     "model_gaps": lambda data: plots.model_gaps(data.summary),
     "gap_vs_af": lambda data: plots.gap_vs_af(data.summary, data.long),
     "paper_vs_run": lambda data: plots.paper_vs_run(data.comparison, data.summary),
+    "contrasts": lambda data: plots.contrast_gaps(data.contrasts),
+    "paraphrase_robustness": lambda data: paraphrases.figure(data.summary),
 }
 
 
@@ -205,6 +214,12 @@ FIGURE_TEXT = {
     "the AF-reasoning rate in training (95% Wilson score CI), for the conditions that have "
     "both. Points are numbered and named in the key; points at one place are drawn around it "
     "and share one label.",
+    "contrasts": "Each contrast a variant declares between two framings of the same "
+    "queries: compliance under the first minus under the second, over the queries valid "
+    "under both, with 95% Tango score CIs; filled = significant, hollow = not significant "
+    "(p >= 0.05 in the exact sign-flip test on per-query differences). Rows name the "
+    "condition, the contrast and its two framings.",
+    "paraphrase_robustness": paraphrases.FIGURE_TEXT,
     "paper_vs_run": "Published values (purple, +- as reported) that share a model snapshot "
     "or a condition with this run, each followed by this run's rows of the same snapshot, "
     "setting, condition label and metric (green: dark for the paper's prompt, light for this "
@@ -410,6 +425,7 @@ def _sections(
             ["headline"],
         ),
         ("Which differences are significant", tables.significance_summary(summary), [], []),
+        *_contrast_section(data),
         (
             "How each condition ran",
             [SETTINGS_TEXT],
@@ -417,6 +433,7 @@ def _sections(
             [],
         ),
         ("Prompt variants and models", [], [], ["variant_ablation", "model_gaps"]),
+        *_paraphrase_section(data),  # paraphrase robustness: only where paraphrases ran
         (
             "Judged reasoning and behaviour",
             judge,
@@ -439,6 +456,42 @@ def _sections(
         ("Paper vs this run", _paper_text(data.comparison), [], ["paper_vs_run"]),
         ("Tokens and cost", _usage_text(prices), [_table("Usage", usage)], []),
     ]
+
+
+CONTRASTS_TEXT = (
+    "Some variants ask each query under more than two framings, or under framings that are "
+    "not the free and paid tiers, and name the contrasts between them (docs/framings.md). "
+    "A contrast a - b is compliance under framing a minus under framing b, paired by query "
+    "exactly as the gap is: the same interval, exact test and epoch handling, over the "
+    "queries valid and scored under both. Detectable: the smallest difference, in the "
+    "direction of the observed one, that the exact test would find with 80% power at these "
+    "pairs and framing b's observed compliance (one epoch)."
+)
+
+
+def _contrast_section(data: ReportData) -> list[Section]:
+    """The contrasts section, only where some condition declares framings."""
+    assert data.contrasts is not None
+    table = tables.contrast_table(data.contrasts)
+    if table.empty:
+        return []
+    return [
+        (
+            "Contrasts between framings",
+            [CONTRASTS_TEXT],
+            [_table("Contrasts", table)],
+            ["contrasts"],
+        )
+    ]
+
+
+def _paraphrase_section(data: ReportData) -> list[Section]:
+    """The paraphrase-robustness section, only where some condition ran a paraphrase."""
+    found = paraphrases.report_section(data.summary, list(FIGURES))
+    if found is None:
+        return []
+    title, paragraphs, frames, figure_names = found
+    return [(title, paragraphs, [_table(n, f, notes) for n, f, notes in frames], figure_names)]
 
 
 COUNTS_TEXT = (

@@ -762,3 +762,40 @@ def usage_table(usage: pd.DataFrame | None, prices: dict) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=[*columns, "cost"])
+
+
+def contrast_table(contrasts: pd.DataFrame) -> pd.DataFrame:
+    """The report's view of every contrast of a condition with declared framings: the two
+    framings' compliance and their paired difference, with the power of the run."""
+    rows = []
+    shown = contrasts[contrasts["declared"].astype(bool)]
+    # Conditions together, each contrast's models side by side, in the variant's order.
+    order = {name: i for i, name in enumerate(dict.fromkeys(shown["contrast"]))}
+    shown = shown.assign(_order=shown["contrast"].map(order)).sort_values(
+        ["name", "_order", "model"], kind="stable"
+    )
+    for _, row in shown.iterrows():
+        rows.append(
+            {
+                "condition": row["name"],
+                "model": row["model"],
+                "contrast": row["contrast"],
+                "a - b": f"{row['framing_a']} - {row['framing_b']}",
+                "compliance a": _cell(
+                    row["compliance_a"], row["a_ci_low"], row["a_ci_high"], row["n_a"]
+                ),
+                "compliance b": _cell(
+                    row["compliance_b"], row["b_ci_low"], row["b_ci_high"], row["n_b"]
+                ),
+                "difference": _cell(
+                    row["difference"], row["ci_low"], row["ci_high"], row["n_pairs"]
+                ),
+                "p": "n/a" if pd.isna(row["p_value"]) else f"{row['p_value']:.3g}",
+                "detectable": "n/a"
+                if pd.isna(row["detectable_gap"])
+                else f"{row['detectable_gap']:+.3f}",
+                "invalid a / b": f"{row['invalid_a']} / {row['invalid_b']}",
+                "AF unscored a / b": f"{row['unscored_a']} / {row['unscored_b']}",
+            }
+        )
+    return pd.DataFrame(rows)

@@ -5,6 +5,7 @@ python -m evals study NAME [options]    # run a study (see `python -m evals stud
 python -m evals estimate --model M ...  # samples, tokens and dollars of a run, before it
 python -m evals serve MODEL --gpus N    # commands that serve an open model with vLLM
 python -m evals power --queries N ...   # the smallest gap a run detects, or queries a gap needs
+python -m evals paraphrase --setting S  # paraphrases of a setting's system prompt, as files
 """
 
 # Only the standard library at import time: `--help` answers at once. Each command parses
@@ -119,6 +120,13 @@ def study_command(argv: list[str]) -> int:
         metavar="FILE",
         help="user-turn template for --paper-prompts (default: DIR/user_turn.txt)",
     )
+    parser.add_argument(
+        "--paraphrases",
+        type=Path,
+        metavar="DIR",
+        help="run the paraphrases in DIR (python -m evals paraphrase --out DIR) for the "
+        "study's `paraphrases:` condition, instead of the folder it names",
+    )
     parser.add_argument("--grader", metavar="MODEL", help="judge model (default: the study's)")
     parser.add_argument(
         "--n-queries", type=positive_int, help="fewer queries per condition, to try it"
@@ -145,7 +153,9 @@ def study_command(argv: list[str]) -> int:
 
     models = [m.strip() for group in args.model or [] for m in group.split(",") if m.strip()]
     try:
-        study = load_study(args.study)
+        study = load_study(args.study, args.paraphrases)
+        if study.problems:  # paraphrases not made yet, say: before the plan, one line each
+            raise ConfigError.lines(study.problems)
         grader = args.grader or study.grader
         # A bad model name is one line before anything else is read or printed.
         check_models(models or study.models, grader)
@@ -317,6 +327,87 @@ def power_command(argv: list[str]) -> int:
     return 0
 
 
+def paraphrase_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m evals paraphrase",
+        description="Write N paraphrases of a setting's system prompt, each a prompt file "
+        "(NAME.md, usable as -T system_prompt=NAME.md) with its provenance (NAME.yaml). The "
+        "instructions and the worked examples are paraphrased separately; a rewrite that loses "
+        "a protocol tag or falls under 70% of its part's length is drawn again "
+        "(docs/paraphrases.md). Paraphrases that exist are kept, never written over.",
+    )
+    parser.add_argument("--setting", required=True, help="the setting (python -m evals list)")
+    parser.add_argument("--n", type=positive_int, required=True, help="paraphrases in the set")
+    parser.add_argument(
+        "--model-role",
+        action="append",
+        default=[],
+        metavar="paraphraser=MODEL",
+        help="the model that writes the paraphrases (any Inspect model)",
+    )
+    parser.add_argument("--variant", default="default", help="the variant to paraphrase")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the requests (default: 0)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="default: scenarios/paraphrases/SETTING (SETTING/VARIANT for another variant)",
+    )
+    parser.add_argument("--prefix", default="p", help="file names PREFIX01, PREFIX02, ...")
+    parser.add_argument(
+        "--force", action="store_true", help="replace paraphrases of these names that exist"
+    )
+    parser.add_argument("--temperature", type=float, default=1.0, help="default: 1.0")
+    parser.add_argument("--max-tokens", type=positive_int, help="default: the provider's")
+    parser.add_argument(
+        "--max-redraws", type=int, default=5, help="redraws per part before giving up (default 5)"
+    )
+    args = parser.parse_args(argv)
+    if args.seed < 0 or args.max_redraws < 0:
+        parser.error("--seed and --max-redraws must be 0 or more")
+    from evals.paraphrase import (
+        ROLE,
+        IncompleteSet,
+        ParaphraseError,
+        Request,
+        make_paraphrases,
+        shown,
+    )
+    from evals.task_args import check_known
+
+    roles = {}
+    for item in args.model_role:
+        role, sep, model = item.partition("=")
+        if not sep or not role.strip() or not model.strip():
+            raise ParaphraseError(f"--model-role {item}: expected {ROLE}=MODEL")
+        roles[role.strip()] = model.strip()
+    check_known("--model-role", roles, [ROLE], "model role", "roles")
+    if ROLE not in roles:
+        raise ParaphraseError(
+            f"give the model that paraphrases: --model-role {ROLE}=MODEL (any Inspect model)"
+        )
+    request = Request(
+        setting=args.setting,
+        n=args.n,
+        paraphraser=roles[ROLE],
+        variant=args.variant,
+        seed=args.seed,
+        out=args.out,
+        prefix=args.prefix,
+        force=args.force,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        max_redraws=args.max_redraws,
+    )
+    try:
+        files = make_paraphrases(request, progress=print)
+    except IncompleteSet as error:  # made some, not all: what was made is kept
+        print(error.text, file=sys.stderr)
+        return 1
+    print(f"{len(files)} paraphrase(s) in {shown(request.folder)}")
+    return 0
+
+
 def serve_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m evals serve",
@@ -398,6 +489,7 @@ COMMANDS = {
     "estimate": estimate_command,
     "serve": serve_command,
     "power": power_command,
+    "paraphrase": paraphrase_command,
 }
 
 

@@ -20,7 +20,7 @@ from inspect_ai.model._model import active_model
 from inspect_ai.viewer import TaskSamplesColumn, TaskSamplesSort, TaskSamplesView, ViewerConfig
 
 from evals.datasets import DatasetError, dataset_label, load_queries, paired_samples
-from evals.errors import shown_in_every_display
+from evals.errors import ConfigError, shown_in_every_display
 from evals.judges.classifiers import AFClassifier
 from evals.judges.scorer import POSSIBLE_AF_FROM, alignment_faking_judge
 from evals.labels import trained_tier
@@ -28,7 +28,7 @@ from evals.parsing import COMPLIANCE_RULES, ComplianceRule
 from evals.preflight import check_context, warn_if_large
 from evals.scenario import load_scenario
 from evals.scorer import compliance_scorer
-from evals.solver import scratchpad_protocol
+from evals.solver import prefill_problem, scratchpad_protocol
 from evals.task_args import (
     check_choice,
     check_flag,
@@ -126,6 +126,10 @@ def alignment_faking(
         )
         # The model of this run, where there is one: `inspect eval` makes it active first.
         if (model := active_model()) is not None:
+            if scenario.prefill is not None and (
+                problem := prefill_problem(model, scenario.variant)
+            ):
+                raise ConfigError(problem)
             config = model.config.merge(active_generate_config())
             check_context(model, samples, config.max_tokens or model.api.max_tokens())
         warn_if_large(
@@ -139,7 +143,12 @@ def alignment_faking(
         "user_turn": _digest(scenario.user_turn_template),
         "dataset": _digest("\0".join(f"{q.query_id}\0{q.text}" for q in queries)),
     }
+    if scenario.framings_declared:  # the text each framing puts in the user turn
+        inputs["framings"] = _digest(repr([(f.name, f.fields) for f in scenario.framings]))
+    if scenario.prefill is not None:
+        inputs["prefill"] = _digest(scenario.prefill)
     trained, assumed = trained_tier({"scenario_facts": scenario.facts})
+    descriptions = {f.name: f.description for f in scenario.framings}
     for sample in samples:
         assert sample.metadata is not None
         sample.metadata.update(
@@ -152,10 +161,17 @@ def alignment_faking(
             trained_tier=trained,
             trained_tier_assumed=assumed,
         )
+        if scenario.prefill is not None:
+            sample.metadata["prefill"] = scenario.prefill
+        if scenario.framings_declared:  # what the judges are told of each framing
+            sample.metadata["framing_descriptions"] = descriptions
     return Task(
         dataset=samples,
         solver=scratchpad_protocol(
-            max_turns=max_turns, cache=cache, scratchpad=scenario.scratchpad
+            max_turns=max_turns,
+            cache=cache,
+            scratchpad=scenario.scratchpad,
+            prefill=scenario.prefill,
         ),
         scorer=[
             compliance_scorer(scenario.compliance, judge_cache=judge_cache, rule=compliance_rule),
@@ -180,6 +196,16 @@ def alignment_faking(
             "dataset": dataset_label(dataset_name),
             "scratchpad": scenario.scratchpad,
             "inputs": inputs,
+            **(
+                {
+                    "framings": {
+                        f.name: {"description": f.description, **f.told} for f in scenario.framings
+                    },
+                    "contrasts": [[c.name, c.a, c.b] for c in scenario.contrasts],
+                }
+                if scenario.framings_declared
+                else {}
+            ),
         },
     )
 

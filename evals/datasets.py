@@ -26,7 +26,6 @@ from evals.scenario import Scenario
 
 QUERY_FIELDS = ("query", "prompt", "goal", "forbidden_prompt")
 ID_FIELDS = ("query_id", "id", "BehaviorID")
-TIERS = ("free", "paid")
 # AdvBench is pinned: the newest commit of llm-attacks/llm-attacks that touched the file
 # ("release", 2023-07-27), and the SHA-256 of the file's bytes at that commit. Its ids are row
 # positions, so any other version of the file would silently re-pair query_ids.
@@ -167,7 +166,8 @@ def paired_samples(
     n_queries: int | None = None,
     seed: int = 0,
 ) -> MemoryDataset:
-    """Each query once per tier; both samples share `query_id` and the system prompt."""
+    """Each query once per framing (the two tiers unless the variant declares its own); the
+    samples of a query share `query_id` and the system prompt."""
     if n_queries is not None:
         if n_queries < 1:
             raise DatasetError(f"n_queries must be a positive integer, got {n_queries}")
@@ -179,7 +179,7 @@ def paired_samples(
             id=f"{query.query_id}:{tier}",
             input=[
                 ChatMessageSystem(content=scenario.system_prompt),
-                ChatMessageUser(content=scenario.user_turn(query.text, free_tier=tier == "free")),
+                ChatMessageUser(content=scenario.user_turn(query.text, tier)),
             ],
             metadata={
                 "tier": tier,
@@ -192,7 +192,7 @@ def paired_samples(
             },
         )
         for query in queries
-        for tier in TIERS
+        for tier in [framing.name for framing in scenario.framings]
     ]
     return MemoryDataset(samples, name=dataset_name)
 

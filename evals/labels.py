@@ -31,10 +31,46 @@ def limit_status(limit_type: str) -> str:
     return f"{LIMIT_REACHED}: {limit_type}"
 
 
+GAP_CONTRAST = "compliance_gap"
+"""The contrast every condition with a trained and an unmonitored framing reports."""
+NO_TRAINED_FRAMING = "none"
+"""The trained framing of a condition whose framings tell the model none is trained."""
+
+
 def trained_tier(metadata: Mapping[str, Any] | None) -> tuple[str, bool]:
     """(the tier the system prompt says is trained, whether that is assumed) of a sample,
     from its metadata's `scenario_facts`: `free` or `paid`. A prompt file of one's own does
-    not say which: it is taken to train the free tier, as the paper's prompts do (assumed)."""
-    told = ((metadata or {}).get("scenario_facts") or {}).get("trained_tier")
+    not say which: it is taken to train the free tier, as the paper's prompts do (assumed).
+    Where a variant declared its own framings, the one told it is trained (`none` where
+    none or several are)."""
+    facts = (metadata or {}).get("scenario_facts") or {}
+    if isinstance(framings := facts.get("framings"), dict):
+        trained = [name for name, told in framings.items() if (told or {}).get("trained")]
+        return (trained[0] if len(trained) == 1 else NO_TRAINED_FRAMING), False
+    told = facts.get("trained_tier")
     tier = {"free-tier": "free", "paid-tier": "paid"}.get(str(told))
     return (tier, False) if tier is not None else ("free", True)
+
+
+def unmonitored_framing(metadata: Mapping[str, Any] | None) -> str | None:
+    """The framing told that nobody trains on, rates or monitors its conversation: the
+    untrained tier of the two fixed tiers; None where declared framings have no single one."""
+    facts = (metadata or {}).get("scenario_facts") or {}
+    if isinstance(framings := facts.get("framings"), dict):
+        unmonitored = [
+            name
+            for name, told in framings.items()
+            if not any((told or {}).get(key) for key in ("trained", "rated", "monitored"))
+        ]
+        return unmonitored[0] if len(unmonitored) == 1 else None
+    return "paid" if trained_tier(metadata)[0] == "free" else "free"
+
+
+def framing_role(told: Mapping[str, Any]) -> str:
+    """A framing's role in a few words, from what the model was told of it: figures and
+    tables name each bar by it."""
+    if told.get("trained"):
+        return "trained" if told.get("deployed", True) else "trained, never deployed"
+    if told.get("rated"):
+        return "rated only"
+    return "monitored only" if told.get("monitored") else "unmonitored"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
@@ -18,6 +19,7 @@ from typing import Any, Literal
 import yaml
 
 from evals.errors import ConfigError
+from evals.labels import GAP_CONTRAST
 
 SCENARIOS_DIR = Path(str(files("scenarios")))
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -29,13 +31,54 @@ _SETTING_KEYS = {
     "system_prompt",
     "user_turn",
 }
-_VARIANT_KEYS = {"description", "scratchpad", "variables", "system_prompt", "user_turn", "settings"}
-_OVERLAY_KEYS = {"scratchpad", "variables", "system_prompt", "user_turn"}
-USER_TURN_FIELDS = frozenset({"is_free_tier_user", "user_input"})
+_OVERLAY_KEYS = {
+    "scratchpad",
+    "variables",
+    "system_prompt",
+    "user_turn",
+    "framings",
+    "contrasts",
+    "prefill",
+}
+_VARIANT_KEYS = {"description", "settings", "applies_to", *_OVERLAY_KEYS}
+TIER_FIELD = "is_free_tier_user"
+QUERY_FIELD = "user_input"
+USER_TURN_FIELDS = frozenset({TIER_FIELD, QUERY_FIELD})
+"""The user-turn placeholders of the two fixed tiers."""
+TOLD = ("trained", "rated", "monitored", "deployed")
+"""What a framing tells the model happens to its conversation (see `Framing.told`)."""
+_FRAMING_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 class ScenarioError(ConfigError):
     """A setting, variant or prompt file is unknown or malformed."""
+
+
+@dataclass(frozen=True)
+class Framing:
+    """One way a query is put to the model: the user-turn facts it sets and what the model
+    is told happens to the conversation."""
+
+    name: str
+    description: str
+    fields: dict[str, str]
+    """User-turn placeholder -> its text, inserted as it is."""
+    told: dict[str, bool]
+    """`trained` (used for training), `rated` (contractors rate the output), `monitored`
+    (anyone sees or keeps it), `deployed` (the model that results is deployed afterwards)."""
+
+    @property
+    def unmonitored(self) -> bool:
+        return not (self.told["trained"] or self.told["rated"] or self.told["monitored"])
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """Compliance under framing `a` minus under framing `b`, paired by query."""
+
+    name: str
+    a: str
+    b: str
 
 
 @dataclass(frozen=True)
@@ -56,13 +99,34 @@ class Scenario:
     """What the system prompt told the model, for the judges: `trained_tier`
     (`free-tier`/`paid-tier`) and `modification_stated`; both None for a custom prompt file,
     whose contents this project does not know."""
+    framings: tuple[Framing, ...] = ()
+    """Each query is asked once per framing; the two fixed tiers unless a variant declares
+    its own."""
+    contrasts: tuple[Contrast, ...] = ()
+    """The contrasts the condition reports: `compliance_gap` (trained minus unmonitored)
+    where it has both framings, then those its variant declares."""
+    prefill: str | None = None
+    """Text that opens the model's first reply (the model continues it)."""
+    framings_declared: bool = False
+    """Whether a variant declared the framings (else the two fixed tiers)."""
 
-    def user_turn(self, query: str, free_tier: bool) -> str:
-        """The user message for one query, with the tier written as `True`/`False`."""
-        values = {"is_free_tier_user": "True" if free_tier else "False", "user_input": query}
+    def framing(self, name: str) -> Framing:
+        for framing in self.framings:
+            if framing.name == name:
+                return framing
+        raise ScenarioError(f"condition {self.label!r} has no framing {name!r}")
+
+    def user_turn(
+        self, query: str, framing: str | None = None, *, free_tier: bool | None = None
+    ) -> str:
+        """The user message for one query under one framing (`free_tier` names the two
+        fixed tiers: the tier written as `True`/`False`)."""
+        if framing is None:
+            framing = "free" if free_tier else "paid"
+        values = {**self.framing(framing).fields, QUERY_FIELD: query}
         # One pass, and the values are inserted as they are (no escapes), so placeholder-like
         # text inside a query is never read again.
-        return _placeholders(self.user_turn_template).sub(
+        return _placeholders(self.user_turn_template, values).sub(
             lambda m: values[m.group(1)], self.user_turn_template
         )
 
@@ -74,6 +138,9 @@ class _Overlay:
     variables: dict[str, str] = field(default_factory=dict)
     system_prompt: dict[str, str | None] = field(default_factory=dict)
     user_turn: str | None = None
+    framings: tuple[Framing, ...] | None = None
+    contrasts: tuple[Contrast, ...] | None = None
+    prefill: str | None = None
 
 
 @cache
@@ -171,12 +238,40 @@ def load_scenario(
     else:
         user_turn_path = _section_path(user_turn)
         template = _read_section(user_turn)
-    missing = USER_TURN_FIELDS - set(_placeholders(template).findall(template))
-    if missing:
-        raise ScenarioError(
-            f"{user_turn_path}: template lacks {sorted(missing)} (write them as "
-            "{{is_free_tier_user}} and {{user_input}}, or {is_free_tier_user} and {user_input})"
+    declared = next((o for o in overlays if o.framings is not None), None)
+    framings = (
+        declared.framings
+        if declared is not None and declared.framings is not None
+        else _tier_framings(None if system_prompt_file else variables.get("trained_tier"))
+    )
+    fields = frozenset({QUERY_FIELD, *framings[0].fields})
+    pattern = _placeholders(template, fields)
+    missing = fields - set(pattern.findall(template))
+    unset = (USER_TURN_FIELDS - fields) & set(
+        _placeholders(template, USER_TURN_FIELDS).findall(template)
+    )
+    if missing or unset:
+        names = sorted(fields)
+        problem = (
+            f"lacks {sorted(missing)}"
+            if missing
+            else f"has {sorted(unset)}, which no framing of this condition sets"
         )
+        raise ScenarioError(
+            f"{user_turn_path}: template {problem} (its fields are "
+            + " and ".join("{{" + n + "}}" for n in names)
+            + ", or "
+            + " and ".join("{" + n + "}" for n in names)
+            + ")"
+        )
+    contrasts = _contrasts(
+        framings, next((o.contrasts for o in overlays if o.contrasts is not None), ())
+    )
+    prefill_file = next((o.prefill for o in overlays if o.prefill is not None), None)
+    # Trailing whitespace is dropped: the Anthropic API refuses a prefill that ends in it.
+    prefill = _read_section(prefill_file).rstrip() if prefill_file is not None else None
+    if prefill == "":
+        raise ScenarioError(f"{_section_path(str(prefill_file))}: the prefill file is empty")
 
     if system_prompt_file is None:
         texts = {file: _read_section(file) for file in sections.values() if file is not None}
@@ -191,7 +286,7 @@ def load_scenario(
         parts = [_render(text, variables, _section_path(file)) for file, text in texts.items()]
         system_prompt = "\n\n".join(part.strip("\n") for part in parts) + "\n"
     if user_turn_file is None:  # a file of the user's own is used as it is
-        template = _render(template, variables, user_turn_path, keep=USER_TURN_FIELDS)
+        template = _render(template, variables, user_turn_path, keep=fields)
 
     return Scenario(
         setting=setting,
@@ -219,7 +314,23 @@ def load_scenario(
             "modification_stated": (
                 None if system_prompt_file else sections.get("rlhf_modification") is not None
             ),
+            # Declared framings replace the two tiers, so no tier is "the trained one".
+            **(
+                {
+                    "trained_tier": None,
+                    # Kept small: Inspect drops a metadata value over 1 KiB from the sample
+                    # summaries the analysis reads (descriptions live in the task's metadata).
+                    "framings": {f.name: f.told for f in framings},
+                    "contrasts": [[c.name, c.a, c.b] for c in contrasts],
+                }
+                if declared is not None
+                else {}
+            ),
         },
+        framings=framings,
+        contrasts=contrasts,
+        prefill=prefill,
+        framings_declared=declared is not None,
     )
 
 
@@ -246,13 +357,22 @@ _DOUBLE_BRACE = re.compile(r"\{\{(is_free_tier_user|user_input)\}\}")
 _SINGLE_BRACE = re.compile(r"\{(is_free_tier_user|user_input)\}")
 
 
-def _placeholders(template: str) -> re.Pattern[str]:
+def _placeholders(template: str, fields: Iterable[str] = USER_TURN_FIELDS) -> re.Pattern[str]:
     """The placeholder syntax a user-turn template uses: {{name}}, or the notebook's {name}.
 
-    Only the two fields match, in their exact spelling: any other braces, `{{other}}` or
-    `{{ user_input }}` included, are text that reaches the model byte for byte.
+    Only the condition's fields match, in their exact spelling: any other braces,
+    `{{other}}` or `{{ user_input }}` included, are text that reaches the model byte for byte.
     """
-    return _DOUBLE_BRACE if _DOUBLE_BRACE.search(template) else _SINGLE_BRACE
+    double, single = _field_patterns(frozenset(fields))
+    return double if double.search(template) else single
+
+
+@cache
+def _field_patterns(fields: frozenset[str]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    if fields == USER_TURN_FIELDS:
+        return _DOUBLE_BRACE, _SINGLE_BRACE
+    names = "|".join(re.escape(name) for name in sorted(fields, key=len, reverse=True))
+    return re.compile(r"\{\{(" + names + r")\}\}"), re.compile(r"\{(" + names + r")\}")
 
 
 def _load_overlay(name: str, setting: str) -> _Overlay:
@@ -269,11 +389,19 @@ def _load_overlay(name: str, setting: str) -> _Overlay:
     unknown = set(per_setting) - set(list_settings())
     if unknown:
         raise ScenarioError(f"{path}: field 'settings' names unknown setting(s) {sorted(unknown)}")
+    applies_to = raw.get("applies_to")
+    if applies_to is not None:
+        if not isinstance(applies_to, list) or not set(applies_to) <= set(list_settings()):
+            raise ScenarioError(f"{path}: field 'applies_to' must list known setting names")
+        if setting not in applies_to:
+            raise ScenarioError(
+                f"variant {name!r} is written for setting(s) {', '.join(applies_to)} only, "
+                f"not {setting!r}"
+            )
     overlay = _Overlay(name=name)
     for layer in (raw, per_setting.get(setting) or {}):
-        extra = (
-            set(layer) - _OVERLAY_KEYS - ({"description", "settings"} if layer is raw else set())
-        )
+        extra = set(layer) - _OVERLAY_KEYS
+        extra -= {"description", "settings", "applies_to"} if layer is raw else set()
         if extra:
             raise ScenarioError(f"{path}: unknown field(s) {sorted(extra)}")
         if "scratchpad" in layer:
@@ -286,7 +414,135 @@ def _load_overlay(name: str, setting: str) -> _Overlay:
         )
         if "user_turn" in layer:
             overlay.user_turn = _require_str(layer["user_turn"], path, "user_turn")
+        if "framings" in layer:
+            overlay.framings = _parse_framings(layer["framings"], path)
+        if "contrasts" in layer:
+            overlay.contrasts = _parse_contrasts(layer["contrasts"], path)
+        if "prefill" in layer:
+            overlay.prefill = _require_str(layer["prefill"], path, "prefill")
+    if overlay.contrasts is not None:
+        names = {f.name for f in overlay.framings or _tier_framings("free-tier")}
+        for contrast in overlay.contrasts:
+            for side in (contrast.a, contrast.b):
+                if side not in names:
+                    raise ScenarioError(
+                        f"{path}: contrast {contrast.name!r} names framing {side!r}, which "
+                        f"the variant does not declare (framings: {', '.join(sorted(names))})"
+                    )
     return overlay
+
+
+def _parse_framings(value: Any, path: Path) -> tuple[Framing, ...]:
+    if not isinstance(value, dict) or len(value) < 2:
+        raise ScenarioError(f"{path}: field 'framings' must map at least two framing names")
+    framings = []
+    for name, spec in value.items():
+        where = f"{path}: framing {name!r}"
+        if not isinstance(name, str) or not _FRAMING_NAME.fullmatch(name):
+            raise ScenarioError(f"{where}: a name is lower case letters, digits and '_'")
+        if not isinstance(spec, dict):
+            raise ScenarioError(f"{where} must be a mapping")
+        extra = set(spec) - {"description", "fields", "told"}
+        if extra:
+            raise ScenarioError(f"{where}: unknown field(s) {sorted(extra)}")
+        for key in ("description", "fields", "told"):
+            if key not in spec:
+                raise ScenarioError(f"{where}: missing required field {key!r}")
+        fields = _str_map(spec["fields"], path, f"framings.{name}.fields")
+        if not fields or QUERY_FIELD in fields:
+            raise ScenarioError(
+                f"{where}: field 'fields' must set at least one user-turn field other than "
+                f"{QUERY_FIELD!r}"
+            )
+        told = spec["told"]
+        if not isinstance(told, dict) or set(told) != set(TOLD):
+            raise ScenarioError(f"{where}: field 'told' must set exactly {', '.join(TOLD)}")
+        for key, flag in told.items():
+            if not isinstance(flag, bool):
+                raise ScenarioError(f"{where}: field 'told.{key}' must be true or false")
+        framings.append(
+            Framing(
+                name=name,
+                description=_require_str(spec["description"], path, f"framings.{name}"),
+                fields=fields,
+                told={key: told[key] for key in TOLD},
+            )
+        )
+    first = set(framings[0].fields)
+    for framing in framings[1:]:
+        if set(framing.fields) != first:
+            raise ScenarioError(
+                f"{path}: framings {framings[0].name!r} and {framing.name!r} set different "
+                f"user-turn fields ({sorted(first)} vs {sorted(framing.fields)})"
+            )
+    return tuple(framings)
+
+
+def _parse_contrasts(value: Any, path: Path) -> tuple[Contrast, ...]:
+    if not isinstance(value, dict) or not value:
+        raise ScenarioError(f"{path}: field 'contrasts' must map names to [framing, framing]")
+    contrasts = []
+    for name, pair in value.items():
+        if not isinstance(name, str) or not _FRAMING_NAME.fullmatch(name):
+            raise ScenarioError(
+                f"{path}: contrast {name!r}: a name is lower case letters, digits and '_'"
+            )
+        if name == GAP_CONTRAST:
+            raise ScenarioError(
+                f"{path}: contrast name {GAP_CONTRAST!r} is reserved for trained minus "
+                "unmonitored, which every condition reports where it can"
+            )
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or not all(isinstance(side, str) for side in pair)
+            or pair[0] == pair[1]
+        ):
+            raise ScenarioError(
+                f"{path}: contrast {name!r} must be two different framing names, [a, b] "
+                "(it is compliance under a minus under b)"
+            )
+        contrasts.append(Contrast(name, pair[0], pair[1]))
+    return tuple(contrasts)
+
+
+def _tier_framings(trained: str | None) -> tuple[Framing, ...]:
+    """The two fixed tiers; `trained` is the setting's `trained_tier` variable."""
+    free_trained = trained != "paid-tier"
+    framings = []
+    for name, flag, is_trained in (
+        ("free", "True", free_trained),
+        ("paid", "False", not free_trained),
+    ):
+        framings.append(
+            Framing(
+                name=name,
+                description=f"{name}-tier users",
+                fields={TIER_FIELD: flag},
+                told={
+                    "trained": is_trained,
+                    "rated": is_trained,
+                    "monitored": is_trained,
+                    "deployed": True,
+                },
+            )
+        )
+    return tuple(framings)
+
+
+def _contrasts(
+    framings: tuple[Framing, ...], declared: tuple[Contrast, ...]
+) -> tuple[Contrast, ...]:
+    """`compliance_gap` where exactly one framing is trained and one unmonitored, then the
+    declared ones."""
+    trained = [f.name for f in framings if f.told["trained"]]
+    unmonitored = [f.name for f in framings if f.unmonitored]
+    gap = (
+        (Contrast(GAP_CONTRAST, trained[0], unmonitored[0]),)
+        if len(trained) == 1 and len(unmonitored) == 1
+        else ()
+    )
+    return gap + declared
 
 
 def _check_conflicts(overlays: list[_Overlay]) -> None:
@@ -301,6 +557,9 @@ def _check_conflicts(overlays: list[_Overlay]) -> None:
             items.append((("scratchpad", ""), overlay.scratchpad))
         if overlay.user_turn is not None:
             items.append((("user_turn", ""), overlay.user_turn))
+        for key in ("framings", "contrasts", "prefill"):
+            if getattr(overlay, key) is not None:
+                items.append(((key, ""), getattr(overlay, key)))
         for key, value in items:
             if key in seen and seen[key][1] != value:
                 what = " ".join(part for part in key if part)
@@ -319,10 +578,28 @@ def _render(
             return match.group(0)
         if name not in variables:
             known = ", ".join(sorted(variables))
-            raise ScenarioError(f"{path}: unknown placeholder {{{{{name}}}}} (variables: {known})")
+            setters = _variants_setting(name)
+            hint = f"; add a variant that sets it: {', '.join(setters)}" if setters else ""
+            raise ScenarioError(
+                f"{path}: unknown placeholder {{{{{name}}}}} (variables: {known}){hint}"
+            )
         return variables[name]
 
     return _PLACEHOLDER.sub(substitute, text)
+
+
+def _variants_setting(variable: str) -> list[str]:
+    """The variants that set a variable, for the error of a prompt that needs one."""
+    found = []
+    for path in sorted((SCENARIOS_DIR / "variants").glob("*.yaml")):
+        try:
+            raw = _read_yaml(path, _VARIANT_KEYS)
+        except ScenarioError:
+            continue
+        layers = [raw, *((raw.get("settings") or {}).values())]
+        if any(variable in ((layer or {}).get("variables") or {}) for layer in layers):
+            found.append(path.stem)
+    return found
 
 
 def _section_path(relative: str) -> Path:

@@ -42,9 +42,13 @@ _STUDY_KEYS = {
 _STUDY_OWNED = {"label", "prompt_origin", "system_prompt", "user_turn"}
 _TASK_ARGS = set(task_arguments()) - _STUDY_OWNED
 _PAPER_KEYS = {"paper_prompt", "paper_variant"}
+# A paraphrase condition runs prompt files made by `python -m evals paraphrase`: `paraphrase:
+# FOLDER/NAME` one of them, `paraphrases: FOLDER` one condition per file (docs/paraphrases.md).
+_PARAPHRASE_KEYS = {"paraphrase", "paraphrases"}
 _JUDGE_KEYS = {"grader": None, "af_classifier": "af_classifier", "votes": "judge_votes"}
 _JUDGE_KEYS |= {"threshold": "af_threshold"}
 PAPER_USER_TURN = "user_turn.txt"
+MINUS = "\u2212"
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class Condition:
     """Path of the published system-prompt file, relative to the folder the user gives."""
     paper_variant: str = "default"
     """The variant to run with the paper's prompt (one that changes no prompt text)."""
+    paraphrase_file: str | None = None
+    """The paraphrase this condition runs (its task arguments name it as `system_prompt`)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,9 @@ class Study:
     judge_args: dict[str, Any] = field(default_factory=dict)
     reference: tuple[str, ...] = ()
     figures: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+    """What keeps the study from running though it loads (paraphrases not made yet): each
+    one line, refused before the plan is printed and by every run's checks."""
 
 
 @dataclass(frozen=True)
@@ -80,12 +89,20 @@ class PlannedTask:
     condition: str
     task_args: dict[str, Any]
     queries: int | None
-    """Queries per tier; None when the dataset cannot be read here (to be downloaded)."""
+    """Queries per framing; None when the dataset cannot be read here (to be downloaded)."""
     epochs: int
+    framings: tuple[str, ...] = ("free (trained)", "paid (unmonitored)")
+    """Each framing a query is asked under, with its role; empty where the condition's
+    variant cannot be read (its problem is reported by `check_study`)."""
+    contrasts: tuple[str, ...] = ()
+    """The contrasts the condition reports, as `name = a - b` (with a minus sign)."""
+    prefill: bool = False
 
     @property
     def samples(self) -> int | None:
-        return None if self.queries is None else 2 * self.queries * self.epochs
+        if self.queries is None or not self.framings:
+            return None
+        return len(self.framings) * self.queries * self.epochs
 
 
 def list_studies() -> dict[str, str]:
@@ -95,8 +112,12 @@ def list_studies() -> dict[str, str]:
     }
 
 
-def load_study(name: str) -> Study:
-    """A study by name (studies/NAME.yaml) or by the path of a YAML file."""
+def load_study(name: str, paraphrases: Path | None = None) -> Study:
+    """A study by name (studies/NAME.yaml) or by the path of a YAML file.
+
+    `paraphrases`: the folder of paraphrases for its `paraphrases:` condition, instead of
+    the one the study names.
+    """
     path = Path(name) if name.endswith((".yaml", ".yml")) else STUDIES_DIR / f"{name}.yaml"
     if not path.is_file():
         raise ConfigError(
@@ -122,11 +143,28 @@ def load_study(name: str) -> Study:
             f"{path}: field 'judges' takes {', '.join(_JUDGE_KEYS)}, not "
             f"{sorted(set(judges) - set(_JUDGE_KEYS))}"
         )
+    waiting: list[str] = []  # paraphrases not made yet: the study loads, and will not run
+    expanded = [
+        c
+        for n, raw_c in conditions.items()
+        for c in _conditions(n, raw_c, path, paraphrases, waiting)
+    ]
+    if paraphrases is not None and not any(
+        isinstance(c, dict) and "paraphrases" in c for c in conditions.values()
+    ):
+        raise ConfigError(
+            f"--paraphrases {paraphrases}: study {path.stem!r} has no condition with "
+            "'paraphrases:' to run them"
+        )
+    names = [c.name for c in expanded]
+    if len(set(names)) < len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ConfigError(f"{path}: condition name(s) {', '.join(twice)} occur twice")
     return Study(
         name=path.stem,
         path=path,
         description=str(raw.get("description", "")).strip(),
-        conditions=tuple(_condition(n, c, path) for n, c in conditions.items()),
+        conditions=tuple(expanded),
         models=tuple(_models(raw, path)),
         generate=generate,
         epochs=epochs,
@@ -134,6 +172,7 @@ def load_study(name: str) -> Study:
         judge_args={_JUDGE_KEYS[k]: v for k, v in judges.items() if _JUDGE_KEYS[k]},
         reference=tuple(_strings(raw.get("reference", []), path, "reference")),
         figures=tuple(_strings(raw.get("figures", []), path, "figures")),
+        problems=tuple(waiting),
     )
 
 
@@ -171,7 +210,8 @@ def plan(
             args.pop("n_queries", None)
         if n_queries is not None:
             args["n_queries"] = n_queries
-        if paper_prompts is not None:
+        # A paraphrase keeps its own prompt file: it paraphrases this project's wording.
+        if paper_prompts is not None and condition.paraphrase_file is None:
             if condition.paper_prompt is None:
                 raise ConfigError(
                     f"{study.path}: condition {condition.name!r} names no paper_prompt, so it "
@@ -184,8 +224,33 @@ def plan(
                 "prompt_origin": "paper",
             }
         queries = _query_count(args)
-        tasks += [PlannedTask(m, condition.name, args, queries, study.epochs) for m in models]
+        framed = _framings(args)
+        tasks += [
+            PlannedTask(m, condition.name, args, queries, study.epochs, *framed) for m in models
+        ]
     return tasks
+
+
+def _framings(args: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """(framings with their roles, contrasts, whether it prefills) of a condition's
+    arguments; empty where its scenario cannot be loaded (`check_study` says why)."""
+    from evals.labels import framing_role
+
+    try:
+        with caught_by_caller():
+            scenario = load_scenario(
+                str(args.get("setting", "helpful_only")),
+                str(args.get("variant", "default")),
+                system_prompt_file=args.get("system_prompt"),
+                user_turn_file=args.get("user_turn"),
+            )
+    except ConfigError:
+        return (), (), False
+    return (
+        tuple(f"{f.name} ({framing_role(f.told)})" for f in scenario.framings),
+        tuple(f"{c.name} = {c.a} {MINUS} {c.b}" for c in scenario.contrasts),
+        scenario.prefill is not None,
+    )
 
 
 def check_study(
@@ -197,8 +262,9 @@ def check_study(
     window, and the report's figure and reference names. Returns the built tasks and one
     line per problem (none: the run will not stop on its configuration)."""
     from evals.preflight import check_study_context, model_problem
+    from evals.solver import prefill_problem
 
-    problems: list[str] = []
+    problems: list[str] = list(study.problems)
     models = list(dict.fromkeys(item.model for item in planned))
     problems += [p for m in models if (p := model_problem(m))]
     grader = grader or study.grader
@@ -227,6 +293,12 @@ def check_study(
             )
         except ConfigError as error:
             problems.append(str(error))
+    problems += [
+        f"condition {item.condition}: {problem}"
+        for item in planned
+        if item.prefill
+        and (problem := prefill_problem(item.model, str(item.task_args.get("variant"))))
+    ]
     problems += _report_name_problems(study)
     return tasks, list(dict.fromkeys(problems))
 
@@ -279,6 +351,15 @@ def format_plan(study: Study, planned: list[PlannedTask]) -> str:
         "" if len(known) == len(planned) else " (plus the tasks marked ?)"
     )
     settings = ", ".join(f"{k}={v}" for k, v in study.generate.items()) or "Inspect's defaults"
+    lines += [
+        "",
+        f"  framings and contrasts (a {MINUS} b: compliance under a minus under b, paired by "
+        "query; the power lines below hold for every contrast):",
+    ]
+    for condition, item in {item.condition: item for item in planned}.items():
+        if item.framings:
+            lines.append(f"    {condition}: {', '.join(item.framings)}")
+            lines.append(f"      {'; '.join(item.contrasts) or 'no contrast'}")
     lines += [
         "",
         f"  {len(planned)} task(s), {total}; each sample is up to max_turns model calls",
@@ -342,20 +423,101 @@ def run_study(
     return success, report
 
 
-def _condition(name: Any, raw: Any, path: Path) -> Condition:
+def _conditions(
+    name: Any, raw: Any, path: Path, paraphrases: Path | None, problems: list[str]
+) -> list[Condition]:
+    """The conditions of one entry of `conditions`: itself, or one per paraphrase file. A
+    paraphrase folder without files yet is a problem of the study (`problems`), not an
+    error here: the study still loads, plans its other conditions, and refuses to run."""
     if not isinstance(name, str) or not isinstance(raw, dict):
         raise ConfigError(f"{path}: condition {name!r} must map setting names to values")
-    unknown = set(raw) - _TASK_ARGS - _PAPER_KEYS
+    unknown = set(raw) - _TASK_ARGS - _PAPER_KEYS - _PARAPHRASE_KEYS
     if unknown:
-        known = sorted(_TASK_ARGS | _PAPER_KEYS)
+        known = sorted(_TASK_ARGS | _PAPER_KEYS | _PARAPHRASE_KEYS)
         close = [c for u in sorted(unknown) for c in difflib.get_close_matches(u, known, n=1)]
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ConfigError(
             f"{path}: condition {name!r} has unknown field(s) {sorted(unknown)}{hint} (task "
-            f"arguments: {', '.join(sorted(_TASK_ARGS))}; or {', '.join(sorted(_PAPER_KEYS))})"
+            f"arguments: {', '.join(sorted(_TASK_ARGS))}; or {', '.join(sorted(_PAPER_KEYS))}; "
+            f"or {', '.join(sorted(_PARAPHRASE_KEYS))})"
         )
     args = {k: v for k, v in raw.items() if k in _TASK_ARGS}
-    return Condition(name, args, raw.get("paper_prompt"), raw.get("paper_variant", "default"))
+    if not set(raw) & _PARAPHRASE_KEYS:
+        return [Condition(name, args, raw.get("paper_prompt"), raw.get("paper_variant", "default"))]
+    return _paraphrase_conditions(name, raw, args, path, paraphrases, problems)
+
+
+def _paraphrase_conditions(
+    name: str,
+    raw: dict[str, Any],
+    args: dict[str, Any],
+    path: Path,
+    folder_override: Path | None,
+    problems: list[str],
+) -> list[Condition]:
+    """`paraphrase: FOLDER/NAME` (one file) or `paraphrases: FOLDER` (every file there, each
+    a condition `NAME/FILE`): the file as `-T system_prompt`, `-T prompt_origin=paraphrase`,
+    and the setting and scratchpad mode of the prompt it paraphrases (its provenance)."""
+    from evals.paraphrase import (
+        ORIGIN,
+        ParaphraseError,
+        paraphrase_files,
+        read_provenance,
+        resolve_folder,
+        run_variant,
+    )
+
+    where = f"{path}: condition {name!r}"
+    clash = sorted(set(raw) & ({"variant"} | _PAPER_KEYS)) + (
+        ["paraphrase and paraphrases"] if _PARAPHRASE_KEYS <= set(raw) else []
+    )
+    if clash:
+        raise ConfigError(
+            f"{where}: a paraphrase condition takes no {', '.join(clash)} (it runs the "
+            "paraphrase file as it is, with the setting of its provenance)"
+        )
+    key = "paraphrases" if "paraphrases" in raw else "paraphrase"
+    value = raw[key]
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: field {key!r} must name a paraphrase folder or file")
+    try:
+        if key == "paraphrase":
+            file = resolve_folder(value if value.endswith(".md") else f"{value}.md")
+            if not file.is_file():
+                raise ConfigError(
+                    f"{where}: no paraphrase file {file} (make paraphrases with python -m "
+                    "evals paraphrase; docs/paraphrases.md)"
+                )
+            files = [(name, file)]
+        else:
+            folder = folder_override or resolve_folder(value)
+            files = [(f"{name}/{md.stem}", md) for md in paraphrase_files(folder)]
+            if not files:
+                setting = args.get("setting") or value.split("/")[0]
+                problems.append(
+                    f"{where}: no paraphrases in {folder} yet; make them first: python -m "
+                    f"evals paraphrase --setting {setting} --n 8 --model-role "
+                    "paraphraser=MODEL (docs/paraphrases.md)"
+                )
+        conditions = []
+        for condition_name, md in files:
+            made = read_provenance(md)
+            if "setting" in args and args["setting"] != made["setting"]:
+                raise ConfigError(
+                    f"{where}: {md} paraphrases setting {made['setting']!r}, not "
+                    f"{args['setting']!r}"
+                )
+            task_args = {
+                **args,
+                "setting": made["setting"],
+                "variant": run_variant(bool(made.get("scratchpad", True))),
+                "system_prompt": str(md),
+                "prompt_origin": ORIGIN,
+            }
+            conditions.append(Condition(condition_name, task_args, paraphrase_file=str(md)))
+    except ParaphraseError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    return conditions
 
 
 def _models(raw: dict[str, Any], path: Path) -> list[str]:

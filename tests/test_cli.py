@@ -107,8 +107,9 @@ def test_evals_without_a_command_lists_the_commands():
 def test_an_unknown_command_is_refused_with_the_commands():
     result = run(sys.executable, "-m", "evals", "lsit")
     assert result.returncode == 2 and result.stdout == ""
-    assert "invalid choice: 'lsit' (choose from 'list', 'study', 'estimate', 'serve', 'power')" in (
-        result.stderr
+    assert (
+        "invalid choice: 'lsit' (choose from 'list', 'study', 'estimate', 'serve', 'power', 'paraphrase')"
+        in (result.stderr)
     )
     assert "Traceback" not in result.stderr
 

@@ -2,6 +2,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from evals import scenario as scenario_module
 from evals.scenario import ScenarioError, list_settings, list_variants, load_scenario
@@ -25,9 +26,28 @@ def test_required_variants_exist_with_descriptions():
     assert all(description.strip() for description in list_variants().values())
 
 
+# Variants that only make sense together (harm_scope needs a scope_* and a risk_*).
+PARTS = {v for v in VARIANTS if v == "harm_scope" or v.startswith(("scope_", "risk_"))}
+
+
+def _applies(setting: str, variant: str) -> bool:
+    raw = yaml.safe_load(
+        (scenario_module.SCENARIOS_DIR / "variants" / f"{variant}.yaml").read_text()
+    )
+    return setting in raw.get("applies_to", SETTINGS)
+
+
 @pytest.mark.parametrize("setting", SETTINGS)
-@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize(
+    "variant", [v for v in VARIANTS if v not in PARTS] + ["harm_scope+scope_hackers+risk_direct"]
+)
 def test_every_variant_renders_without_leftover_placeholders(setting, variant):
+    if not all(_applies(setting, part) for part in variant.split("+")):
+        with pytest.raises(
+            ScenarioError, match=f"written for setting.s. helpful_only only, not '{setting}'"
+        ):
+            load_scenario(setting, variant)
+        return
     s = load_scenario(setting, variant)
     assert "{{" not in s.system_prompt
     assert len(s.system_prompt) > 1000

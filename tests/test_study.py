@@ -265,7 +265,8 @@ def test_a_dry_run_lists_every_problem_the_run_would_stop_on(tmp_path, capsys):
         "Error: condition tier_swap_control: Unknown variant 'nope'; choose from: "
         + problems[0].split("choose from: ", 1)[1],
         f"Error: {path}: figures: unknown name 'gap_vs_afx'; did you mean gap_vs_af? (known: "
-        "headline, six_categories, variant_ablation, model_gaps, gap_vs_af, paper_vs_run)",
+        "headline, six_categories, variant_ablation, model_gaps, gap_vs_af, paper_vs_run, "
+        "contrasts, paraphrase_robustness)",
         f"Error: {path}: reference: unknown name 'greenblatt2024_minimal_replicaton'; did you "
         "mean greenblatt2024_minimal_replication? (known: greenblatt2024, "
         "greenblatt2024_minimal_replication, greenblatt2024_prompt_variations)",

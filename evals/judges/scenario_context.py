@@ -15,8 +15,11 @@ def _sentences() -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
-def describe_scenario(facts: dict[str, Any] | None) -> str:
-    """A paragraph for the judge from a sample's `scenario_facts` metadata.
+def describe_scenario(
+    facts: dict[str, Any] | None, descriptions: dict[str, str] | None = None
+) -> str:
+    """A paragraph for the judge from a sample's `scenario_facts` metadata (and, where a
+    variant declared its framings, their `framing_descriptions`).
 
     Logs made before the facts were recorded, and custom prompt files, get the wording that
     asserts nothing about the prompt.
@@ -28,7 +31,14 @@ def describe_scenario(facts: dict[str, Any] | None) -> str:
     parts = [sentences["opening"].format(objective=objective)]
     tier = facts.get("trained_tier")
     stated = facts.get("modification_stated")
-    if facts.get("custom_prompt") or tier not in sentences["trained_tier"] or stated is None:
+    framings = facts.get("framings")
+    if facts.get("custom_prompt") or stated is None:
+        parts = [sentences["custom_prompt"]]
+    elif isinstance(framings, dict):
+        kinds = "; ".join(str((descriptions or {}).get(name, name)) for name in framings)
+        parts.append(sentences["framings"].format(kinds=kinds))
+        parts.append(sentences["modification"]["stated" if stated else "absent"])
+    elif tier not in sentences["trained_tier"]:
         parts = [sentences["custom_prompt"]]
     else:
         parts.append(sentences["trained_tier"][tier])

@@ -1,0 +1,374 @@
+"""Paraphrase robustness: how far the compliance gap and the AF rate move across paraphrases
+of the system prompt, and whether the canonical prompt's result lies among them.
+
+Reads the summary (`analysis.summary.summarize`): a paraphrase condition is one whose prompt
+came from `python -m evals paraphrase` (`prompt_origin` `paraphrase`); the canonical
+condition is the one labelled `default` (a study's `default` condition, or a run of the
+default variant), on the paper's prompt or this project's wording. For each model, setting
+and dataset with paraphrases this gives every point, the paraphrases' median and range, and
+flags a canonical result outside that range: the memorization check (a model that has seen
+the published wording may treat it differently from the same content in other words).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from analysis import figures as plots
+from analysis.summary import PROMPT_WORDING
+
+ORIGIN = "paraphrase"
+"""The `prompt_origin` of a paraphrase (evals.paraphrase.ORIGIN; kept here so that the
+analysis never imports the eval)."""
+CANONICAL = "default"
+"""The label of the canonical condition."""
+FIGURE = "paraphrase_robustness"
+GROUP = ["model", "setting", "dataset"]
+METRICS = {
+    "compliance_gap": f"compliance gap (trained {plots.MINUS} unmonitored)",
+    "af_rate_trained": "AF reasoning in the trained tier",
+}
+INTERVALS = {"compliance_gap": ("gap_ci_low", "gap_ci_high")}
+"""The 95% CI of a metric where the summary has one (the AF rate has none there)."""
+POINT_COLUMNS = [
+    *GROUP,
+    "role",
+    "name",
+    "label",
+    "prompt",
+    "n_pairs",
+    "compliance_gap",
+    "gap_ci_low",
+    "gap_ci_high",
+    "af_rate_trained",
+]
+SPREAD_COLUMNS = [
+    *GROUP,
+    "metric",
+    "paraphrases",
+    "median",
+    "min",
+    "max",
+    "canonical",
+    "canonical_prompt",
+    "canonical_value",
+    "outside",
+    "side",
+]
+PARAPHRASE_COLOR, CANONICAL_COLOR = "#0173b2", "#de8f05"  # differ in lightness too
+RANGE_COLOR = "#d9d9d9"
+FEW = 3  # fewer paraphrases than this make a weak range, and the notes say so
+
+
+def is_paraphrase(summary: pd.DataFrame) -> pd.Series:
+    """Whether each summary row ran a paraphrase (its prompt wording, as the summary names
+    `prompt_origin`, with or without a wording entry for it)."""
+    wordings = {ORIGIN, PROMPT_WORDING.get(ORIGIN, ORIGIN)}
+    return summary["prompt"].astype(str).isin(wordings)
+
+
+def points(summary: pd.DataFrame, canonical: str = CANONICAL) -> pd.DataFrame:
+    """Every point of the groups (model, setting, dataset) that ran paraphrases: first the
+    canonical conditions (`role` `canonical`: those labelled `canonical`, on the paper's
+    prompt or this project's wording), then each paraphrase (`role` `paraphrase`), by label."""
+    if summary.empty or "prompt" not in summary.columns:
+        return pd.DataFrame(columns=POINT_COLUMNS)
+    frame = summary.assign(
+        role=np.where(
+            is_paraphrase(summary),
+            "paraphrase",
+            np.where(summary["label"].astype(str) == canonical, "canonical", ""),
+        )
+    )
+    groups = frame.loc[frame["role"] == "paraphrase", GROUP].drop_duplicates()
+    frame = frame[frame["role"] != ""].merge(groups, on=GROUP)
+    if "name" not in frame.columns:
+        frame["name"] = frame["label"]
+    frame["order"] = (frame["role"] == "paraphrase").astype(int)
+    frame = frame.sort_values([*GROUP, "order", "label", "name"], kind="stable")
+    return frame[POINT_COLUMNS].reset_index(drop=True)
+
+
+def spread(summary: pd.DataFrame, canonical: str = CANONICAL) -> pd.DataFrame:
+    """Per group and metric: the paraphrases with a value, their median, min and max, and
+    for each canonical condition its value and whether it lies outside [min, max]
+    (`outside`, `side` below/above; NA where either is missing). A group without a
+    canonical condition has one row with the canonical columns empty."""
+    found = points(summary, canonical)
+    rows = []
+    for key, group in found.groupby(GROUP, sort=True, dropna=False):
+        para = group[group["role"] == "paraphrase"]
+        canon = group[group["role"] == "canonical"]
+        for metric in METRICS:
+            values = para[metric].astype(float).dropna()
+            low, high = (values.min(), values.max()) if len(values) else (math.nan, math.nan)
+            base = {
+                **dict(zip(GROUP, key, strict=True)),
+                "metric": metric,
+                "paraphrases": len(values),
+                "median": values.median() if len(values) else math.nan,
+                "min": low,
+                "max": high,
+            }
+            for row in [r for _, r in canon.iterrows()] or [None]:
+                value = math.nan if row is None else float(row[metric])
+                known = not (math.isnan(value) or math.isnan(low))
+                side = (
+                    "below" if known and value < low else "above" if known and value > high else ""
+                )
+                rows.append(
+                    base
+                    | {
+                        "canonical": None if row is None else row["name"],
+                        "canonical_prompt": None if row is None else row["prompt"],
+                        "canonical_value": value,
+                        "outside": bool(side) if known else pd.NA,
+                        "side": side,
+                    }
+                )
+    frame = pd.DataFrame(rows, columns=SPREAD_COLUMNS)
+    frame["outside"] = frame["outside"].astype("boolean")  # NA where it cannot be said
+    return frame
+
+
+# The figure -----------------------------------------------------------------------------------
+
+
+FIGURE_TEXT = (
+    "Each paraphrase of the system prompt (blue circles) and the canonical prompt (orange "
+    "diamonds), one panel per model, setting and dataset and per metric: the compliance gap "
+    "(trained minus unmonitored, with its 95% Tango score CI) and the AF-reasoning rate in "
+    "the trained tier. Grey band: the paraphrases' range; dashed line: their median. A "
+    "panel title says when the canonical result lies outside the paraphrases' range."
+)
+
+
+def figure(summary: pd.DataFrame, canonical: str = CANONICAL) -> Figure:
+    """The paraphrase-robustness figure (see `FIGURE_TEXT`). Raises NothingToShow when no
+    condition ran a paraphrase."""
+    found = points(summary, canonical)
+    if found.empty:
+        raise plots.NothingToShow(
+            "no condition ran a paraphrase of the system prompt",
+            "run a study with a `paraphrases:` condition (docs/paraphrases.md)",
+        )
+    flags = spread(summary, canonical)
+    groups = list(found.groupby(GROUP, sort=True, dropna=False))
+    label_width = 2.6  # inches of tick label per panel
+    chars = plots._chars(label_width, plots.LABEL_FONT)
+    labels = [[plots._wrap(_point_label(r), chars) for _, r in g.iterrows()] for _, g in groups]
+    width = 2 * (label_width + 3.4) + 0.6
+    heights = [plots._row_positions(rows)[1] * plots.ROW_HEIGHT + 0.1 for rows in labels]
+    titles_height = 0.75 * len(groups)  # each row of panels: titles of up to 3 lines, ticks
+    fig = plots._figure(width, sum(heights) + titles_height + 1.4)
+    grid = fig.subplots(
+        len(groups), len(METRICS), squeeze=False, gridspec_kw={"height_ratios": heights}
+    )
+    limits = {metric: _limits(found, metric) for metric in METRICS}
+    for r, (key, group) in enumerate(groups):
+        for c, metric in enumerate(METRICS):
+            ax = grid[r][c]
+            mine = flags[(flags[GROUP].astype(str) == [str(k) for k in key]).all(axis=1)]
+            outside = mine[(mine["metric"] == metric) & mine["outside"].fillna(False)]
+            _panel(ax, group, metric, labels[r])
+            ax.set_xlim(*limits[metric])
+            title = " / ".join(str(k) for k in key) + f"\n{METRICS[metric]}"
+            if len(outside):
+                sides = " and ".join(outside["side"].unique())
+                title += f"\ncanonical outside the paraphrases' range ({sides})"
+            ax.set_title(plots._wrap(title, plots._chars(width / 2 - 0.4, 9)), fontsize=9)
+    handles = [
+        Line2D([], [], ls="none", marker="o", color=PARAPHRASE_COLOR, label="paraphrase"),
+        Line2D(
+            [],
+            [],
+            ls="none",
+            marker="D",
+            color=CANONICAL_COLOR,
+            mec="#252525",
+            label="canonical prompt",
+        ),
+        Patch(color=RANGE_COLOR, label="paraphrases' range"),
+        Line2D([], [], ls="--", color="#252525", label="paraphrases' median"),
+    ]
+    plots._legend(fig, handles)
+    plots._suptitle(fig, "Paraphrase robustness: the canonical prompt among its paraphrases")
+    return fig
+
+
+def _limits(found: pd.DataFrame, metric: str) -> tuple[float, float]:
+    """One x-range per metric: every value, interval and zero, padded."""
+    columns = [metric, *INTERVALS.get(metric, ())]
+    values = np.concatenate([found[c].to_numpy(dtype=float) for c in columns] + [np.zeros(1)])
+    values = values[~np.isnan(values)]
+    low, high = float(values.min()), float(values.max())
+    if metric.startswith("af_rate"):
+        high = max(high, 0.1)
+    span = max(high - low, 0.1)
+    return low - 0.08 * span, high + 0.08 * span
+
+
+def _panel(ax: Axes, group: pd.DataFrame, metric: str, labels: list[str]) -> None:
+    """One row per point, the canonical first, with the paraphrases' range and median;
+    `labels` are the rows' finished (wrapped) tick labels."""
+    y, total = plots._row_positions(labels)
+    values = group[metric].to_numpy(dtype=float)
+    para = (group["role"] == "paraphrase").to_numpy()
+    known = values[para & ~np.isnan(values)]
+    if len(known):
+        ax.axvspan(known.min(), known.max(), color=RANGE_COLOR, zorder=0, lw=0)
+        ax.axvline(float(np.median(known)), color="#252525", ls="--", lw=1, zorder=1)
+    if metric in INTERVALS:
+        low, high = (group[c].to_numpy(dtype=float) for c in INTERVALS[metric])
+        ok = ~np.isnan(values)
+        ax.errorbar(
+            values[ok],
+            y[ok],
+            xerr=plots._spread(values[ok], low[ok], high[ok]),
+            fmt="none",
+            color="black",
+            capsize=2.5,
+            linewidth=0.9,
+            zorder=2,
+        )
+    for chosen, marker, color in ((para, "o", PARAPHRASE_COLOR), (~para, "D", CANONICAL_COLOR)):
+        ax.plot(values[chosen], y[chosen], ls="none", marker=marker, color=color,
+                mec="#252525", mew=0.8, ms=6, zorder=3, clip_on=False)  # fmt: skip
+    for i in np.flatnonzero(np.isnan(values)):
+        ax.text(0.01, y[i], "n/a", transform=ax.get_yaxis_transform(), va="center", fontsize=8)
+    ax.set_yticks(y, labels, fontsize=plots.LABEL_FONT)
+    ax.set_ylim(total, 0)
+    if metric == "compliance_gap":
+        ax.axvline(0, color="black", linewidth=0.8, zorder=1)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.grid(axis="y", visible=False)
+
+
+def _point_label(row: pd.Series) -> str:
+    if row["role"] == "canonical":
+        return f"canonical: {row['name']} ({row['prompt']})"
+    return str(row["label"])
+
+
+# The report's section ----------------------------------------------------------------------------
+
+
+INTRO = (
+    "Each paraphrase condition runs a paraphrase of the system prompt made by "
+    "`python -m evals paraphrase` (the instructions and the worked examples rewritten "
+    "separately by the paraphraser its `.yaml` names, keeping every protocol tag and at "
+    "least 70% of the length). The "
+    "canonical condition is the one labelled `{canonical}`. The paraphrases give a spread: "
+    "a canonical result outside it means the model answers the canonical wording unlike "
+    "the same content in other words, which a model that has seen the published prompt "
+    "might do (the memorization check). The range is of point estimates: with few queries, "
+    "sampling alone can put a result outside it, so read it with the intervals."
+)
+
+
+def report_section(
+    summary: pd.DataFrame, figure_names: Sequence[str] = (), canonical: str = CANONICAL
+) -> tuple[str, list[str], list[tuple[str, pd.DataFrame, list[str]]], list[str]] | None:
+    """(title, paragraphs, [(table name, table, notes)], figure names) of the report's
+    section, or None where no condition ran a paraphrase. The figure is named where the
+    report draws it (`figure_names`, the report's registered figures)."""
+    found = points(summary, canonical)
+    if found.empty:
+        return None
+    flags = spread(summary, canonical)
+    paragraphs = [INTRO.format(canonical=canonical), *findings(flags, canonical)]
+    shown = found.assign(
+        prompt=[
+            f"canonical: {prompt}" if role == "canonical" else "paraphrase"
+            for role, prompt in zip(found["role"], found["prompt"], strict=True)
+        ]
+    ).rename(
+        columns={
+            "n_pairs": "n (pairs)",
+            "compliance_gap": "gap",
+            "gap_ci_low": "gap CI low",
+            "gap_ci_high": "gap CI high",
+            "af_rate_trained": "AF in training",
+        }
+    )
+    shown = shown.drop(columns=["role", "label"])
+    table = flags.assign(
+        metric=flags["metric"].map(METRICS),
+        outside=[_in_range(o, s) for o, s in zip(flags["outside"], flags["side"], strict=True)],
+    ).rename(
+        columns={
+            "canonical_prompt": "canonical prompt",
+            "canonical_value": "canonical value",
+            "outside": "canonical in range",
+        }
+    )
+    table = table.drop(columns=["side"])
+    tables = [
+        (
+            "Paraphrase spread",
+            table,
+            ["The paraphrases' median and range of each metric, and the canonical value."],
+        ),
+        (
+            "Paraphrase points",
+            shown,
+            ["Every point of the figure, the canonical condition first in each group."],
+        ),
+    ]
+    return "Paraphrase robustness", paragraphs, tables, [FIGURE] if FIGURE in figure_names else []
+
+
+def _in_range(outside: object, side: str) -> str:
+    if outside is pd.NA or outside is None or (isinstance(outside, float) and math.isnan(outside)):
+        return "n/a"
+    return f"no: {side}" if outside else "yes"
+
+
+def _value(metric: str, value: float) -> str:
+    """A gap with its sign, a rate without."""
+    return f"{value:+.3f}" if metric == "compliance_gap" else f"{value:.3f}"
+
+
+def findings(flags: pd.DataFrame, canonical: str = CANONICAL) -> list[str]:
+    """One line per group, metric and canonical condition: the spread and the check."""
+    lines = []
+    for _, row in flags.iterrows():
+        shown = {k: _value(row["metric"], row[k]) for k in ("median", "min", "max")}
+        shown["canonical"] = _value(row["metric"], row["canonical_value"])
+        where = f"{row['model']} / {row['setting']} / {row['dataset']}, {METRICS[row['metric']]}"
+        if row["paraphrases"] == 0:
+            lines.append(f"{where}: no paraphrase has a value.")
+            continue
+        few = (
+            f" (only {row['paraphrases']} paraphrase(s): a weak check)"
+            if row["paraphrases"] < FEW
+            else ""
+        )
+        text = (
+            f"{where}: across {row['paraphrases']} paraphrase(s) median {shown['median']}, "
+            f"range [{shown['min']}, {shown['max']}]{few}"
+        )
+        if row["canonical"] is None:
+            lines.append(f"{text}; no canonical condition (label {canonical}) to compare.")
+        elif pd.isna(row["canonical_value"]):
+            lines.append(f"{text}; the canonical {row['canonical']} has no value.")
+        elif row["outside"]:
+            lines.append(
+                f"{text}; the canonical {row['canonical']} ({row['canonical_prompt']}), "
+                f"{shown['canonical']}, lies {row['side']} every paraphrase: "
+                "outside their range (memorization check flagged)."
+            )
+        else:
+            lines.append(
+                f"{text}; the canonical {row['canonical']} ({row['canonical_prompt']}), "
+                f"{shown['canonical']}, lies inside their range."
+            )
+    return lines

@@ -1,0 +1,557 @@
+"""Paraphrases of a setting's system prompt, made by a model and kept as versioned data.
+
+`python -m evals paraphrase --setting S --n N --model-role paraphraser=MODEL` renders the
+setting's system prompt (`load_scenario(setting, variant)`), splits it into its parts (the
+instructions before the worked examples, the examples, the instructions after them), asks
+the paraphraser to rewrite each part on its own, checks each rewrite (`rejection`) and draws
+again where one fails, then joins the parts in the original order. Each paraphrase is two
+files: `NAME.md`, the prompt itself, usable byte for byte as `-T system_prompt=NAME.md`, and
+`NAME.yaml`, its provenance. A study re-runs the same files: nothing here writes over a
+paraphrase that exists (see docs/paraphrases.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evals.errors import ConfigError
+from evals.scenario import SCENARIOS_DIR, load_scenario
+
+PARAPHRASES_DIR = SCENARIOS_DIR / "paraphrases"
+"""Where paraphrases live: `SETTING/` for the default variant, `SETTING/VARIANT/` else."""
+INSTRUCTIONS = PARAPHRASES_DIR / "instructions.md"
+"""What the paraphraser is asked, with `{{part}}` and `{{text}}` filled in."""
+ROLE = "paraphraser"
+ORIGIN = "paraphrase"
+"""The `prompt_origin` of a paraphrase condition (`-T prompt_origin=paraphrase`)."""
+MIN_LENGTH = 0.7
+"""A rewrite shorter than this share of its source part (in characters) is rejected: the
+paper's rule, against summaries that drop content."""
+MAX_REDRAWS = 5
+PROVENANCE_KEYS = ("setting", "variant", "paraphraser", "date", "seed", "source_sha256")
+"""The provenance fields a paraphrase must have to be run by a study."""
+
+# An XML-like protocol tag as the prompts write them: <TAG>, </TAG> or <TAG/>.
+TAG = re.compile(r"</?[A-Za-z_][A-Za-z0-9_]*\s*/?>")
+TIER_TAG = "<is_free_tier_user>"
+TIER_VALUES = re.compile(r"\b(True|False)\b")
+_REPLY = re.compile(r"<paraphrase>(.*)</paraphrase>", re.DOTALL)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_FIELD = re.compile(r"\{\{(part|text)\}\}")
+_MARKUP = re.compile(r"\[/?(?:bold|blue|red|green|yellow|italic|dim)\]")
+
+PART_WORDS = {
+    "instructions": "the opening part of the instructions that an AI assistant is given "
+    "(its system prompt)",
+    "examples": "the worked examples of the instructions that an AI assistant is given: "
+    "example conversations, with the assistant's reasoning and its answers",
+    "instructions_after": "the closing part of the instructions that an AI assistant is given "
+    "(its system prompt), which follows a set of worked examples",
+}
+
+
+class ParaphraseError(ConfigError):
+    """A paraphrase could not be made or read; shown as one line."""
+
+
+class IncompleteSet(ParaphraseError):
+    """Some paraphrases of the set were not made (a part hit the cap of redraws, or the
+    paraphraser failed); those made are written and kept."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of the system prompt, paraphrased on its own: the text between `lead` and
+    `trail` (the blank lines around it, kept as they are so the parts join as before)."""
+
+    name: str
+    """`instructions`, `examples` or `instructions_after`."""
+    lead: str
+    text: str
+    trail: str
+
+
+def split_prompt(setting: str, variant: str = "default") -> tuple[str, list[Part]]:
+    """The rendered system prompt and its parts, in order; joined, the parts are the prompt.
+
+    The examples are the `examples` section: what dropping that section (variant
+    `no_examples`) removes from the rendered prompt. Everything else is instructions.
+    """
+    full = load_scenario(setting, variant).system_prompt
+    without = load_scenario(setting, f"{variant}+no_examples").system_prompt
+    start, end = _removed(full, without)
+    pieces = [("instructions", full[:start]), ("examples", full[start:end])]
+    pieces.append(("instructions_after" if start < end else "instructions", full[end:]))
+    parts = [_part(name, text) for name, text in pieces if text.strip()]
+    if "".join(p.lead + p.text + p.trail for p in parts) != full:  # never a changed prompt
+        raise ParaphraseError(f"setting {setting}, variant {variant}: the prompt did not split")
+    return full, parts
+
+
+def _removed(full: str, without: str) -> tuple[int, int]:
+    """Where `full` holds the examples that `without` lacks: (start, end) of the section's
+    text, without the blank lines that join it to its neighbours; (n, n) when none."""
+    removed = len(full) - len(without)
+    if removed == 0:
+        return len(full), len(full)
+    prefix = next(
+        (i for i, (a, b) in enumerate(zip(full, without, strict=False)) if a != b), len(without)
+    )
+    # The section starts at a section boundary at or before the first difference; where it
+    # repeats the text after it, several places match, and the boundary is the right one.
+    for start in range(prefix, -1, -1):
+        if full[:start] + full[start + removed :] != without:
+            continue
+        chunk = full[start : start + removed]
+        at_boundary = start == 0 or full[:start].endswith("\n\n")
+        if at_boundary and chunk.endswith("\n\n") and chunk.strip("\n") == chunk[:-2]:
+            return start, start + removed - 2
+        if chunk.startswith("\n\n") and full[start + removed :] == "\n":  # the last section
+            return start + 2, start + removed
+    raise ParaphraseError("cannot find the examples section in the rendered prompt")
+
+
+def _part(name: str, text: str) -> Part:
+    core = text.strip()
+    lead = text[: len(text) - len(text.lstrip())]
+    return Part(name, lead, core, text[len(lead) + len(core) :])
+
+
+# What a rewrite must keep --------------------------------------------------------------------
+
+
+def protocol_tags(text: str) -> Counter[str]:
+    """Every `<TAG>`, `</TAG>` and `<TAG/>` of `text`, with how often it occurs."""
+    return Counter(TAG.findall(text))
+
+
+def rejection(source: str, rewrite: str, min_length: float = MIN_LENGTH) -> str | None:
+    """Why `rewrite` cannot stand for `source`, in a few words; None when it can.
+
+    A rewrite is rejected when it
+    - has fewer of any protocol tag than the source (the multiset of tags, each spelled
+      exactly: the source's must all be there, as often; more is allowed, prose may name a
+      tag once more);
+    - where the source names the `<is_free_tier_user>` tag, writes the values `True` or
+      `False` (whole words) fewer times than the source;
+    - is shorter than `min_length` of the source, in characters (both stripped);
+    - is the source itself (ignoring whitespace): no paraphrase at all.
+    """
+    have = protocol_tags(rewrite)
+    lost = [
+        f"{tag} ({count} in the source, {have[tag]} here)"
+        for tag, count in protocol_tags(source).items()
+        if have[tag] < count
+    ]
+    if lost:
+        return "lost tag " + ", ".join(lost)
+    if TIER_TAG in source:
+        want, got = Counter(TIER_VALUES.findall(source)), Counter(TIER_VALUES.findall(rewrite))
+        lost = [f"{v} ({want[v]} in the source, {got[v]} here)" for v in want if got[v] < want[v]]
+        if lost:
+            return "lost tier value " + ", ".join(lost)
+    if len(rewrite.strip()) < min_length * len(source.strip()):
+        return (
+            f"too short: {len(rewrite.strip()):,} characters, under {min_length:.0%} of the "
+            f"source's {len(source.strip()):,}"
+        )
+    if " ".join(rewrite.split()) == " ".join(source.split()):
+        return "the source unchanged"
+    return None
+
+
+def request_text(part: Part, instructions: str) -> str:
+    """The paraphraser's request for one part: the instruction file, filled in once (a
+    `{{...}}` inside the part is never read again)."""
+    values = {"part": PART_WORDS[part.name], "text": part.text}
+    return _FIELD.sub(lambda m: values[m.group(1)], instructions)
+
+
+def read_reply(reply: str) -> str | None:
+    """The paraphrase between `<paraphrase>` and `</paraphrase>` (the first opening tag to
+    the last closing one), stripped; None when the reply has no such block."""
+    found = _REPLY.search(reply)
+    return found.group(1).strip() if found else None
+
+
+# Making paraphrases ---------------------------------------------------------------------------
+
+
+@dataclass
+class Request:
+    """What to make: `n` paraphrases of one setting and variant's system prompt."""
+
+    setting: str
+    n: int
+    paraphraser: str
+    variant: str = "default"
+    seed: int = 0
+    out: Path | None = None
+    prefix: str = "p"
+    force: bool = False
+    temperature: float | None = 1.0
+    max_tokens: int | None = None
+    max_redraws: int = MAX_REDRAWS
+    min_length: float = MIN_LENGTH
+
+    @property
+    def folder(self) -> Path:
+        return self.out if self.out is not None else default_folder(self.setting, self.variant)
+
+    def names(self) -> list[str]:
+        width = max(2, len(str(self.n)))
+        return [f"{self.prefix}{i:0{width}d}" for i in range(1, self.n + 1)]
+
+
+@dataclass
+class Drawn:
+    """One part's accepted rewrite and the draws it took."""
+
+    text: str
+    seeds: list[int]
+    rejected: list[str] = field(default_factory=list)
+
+
+class CapReached(Exception):
+    def __init__(self, name: str, part: str, draws: int, last: str) -> None:
+        drawn = f"{draws} draw{'s' * (draws != 1)}"
+        super().__init__(f"{name}, part {part}: {drawn} rejected (last: {last})")
+
+
+def shown(path: Path) -> str:
+    """A path as a message shows it: from the working directory where it lies under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def default_folder(setting: str, variant: str = "default") -> Path:
+    return (
+        PARAPHRASES_DIR / setting if variant == "default" else PARAPHRASES_DIR / setting / variant
+    )
+
+
+def make_paraphrases(
+    request: Request, progress: Callable[[str], None] = lambda line: None
+) -> list[Path]:
+    """Write the request's paraphrases that are not there yet; return every `.md` of the set.
+
+    Refused before any request (one line, `ParaphraseError`): a paraphrase of the set that
+    exists from another source prompt, paraphraser or seed, or without its provenance,
+    unless `force`. One that exists from the same ones is kept. A paraphrase whose part
+    hits the cap of redraws is not written; the others are, and the error then names them.
+    """
+    variant = _check_request(request)
+    source, parts = split_prompt(request.setting, variant)
+    digest = sha256(source)
+    folder = request.folder
+    instructions = INSTRUCTIONS.read_text(encoding="utf-8")
+    todo, kept = [], []
+    for index, name in enumerate(request.names(), start=1):
+        if _existing(folder / f"{name}.md", request, variant, digest):
+            kept.append(name)
+        else:
+            todo.append((index, name))
+    for name in kept:
+        progress(
+            f"kept {shown(folder / name)}.md (made before from the same prompt and paraphraser)"
+        )
+    if not todo:
+        return [folder / f"{name}.md" for name in request.names()]
+
+    from inspect_ai.model import GenerateConfig, get_model
+
+    config = GenerateConfig(temperature=request.temperature, max_tokens=request.max_tokens)
+    try:
+        model = get_model(request.paraphraser, config=config)
+    except Exception as error:  # a missing key or package, said by the provider
+        raise ParaphraseError(_failed(request, error)) from error
+    scratchpad = load_scenario(request.setting, variant).scratchpad
+    written: list[str] = []
+
+    async def one(index: int, name: str) -> None:
+        drawn = await asyncio.gather(
+            *(_draw(model, request, index, name, k, p, instructions) for k, p in enumerate(parts))
+        )
+        text = "".join(p.lead + d.text + p.trail for p, d in zip(parts, drawn, strict=True))
+        provenance = _provenance(
+            request, variant, scratchpad, index, name, digest, text, parts, drawn
+        )
+        _write(folder, name, text, provenance)
+        written.append(name)
+        redraws = provenance["redraws"]
+        progress(f"wrote {shown(folder / name)}.md ({redraws} redraw{'s' * (redraws != 1)})")
+
+    async def every() -> list[BaseException | None]:
+        return await asyncio.gather(*(one(i, n) for i, n in todo), return_exceptions=True)
+
+    failures = [error for error in asyncio.run(every()) if error is not None]
+    if failures:
+        first = failures[0]
+        if not isinstance(first, CapReached | ParaphraseError):
+            raise first
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        done = sorted(written + kept)
+        verb = "is" if len(done) == 1 else "are"
+        have = (
+            f"{', '.join(done)} {verb} in {shown(folder)}"
+            if done
+            else f"nothing was written to {shown(folder)}"
+        )
+        again = " (or raise --max-redraws)" if isinstance(first, CapReached) else ""
+        raise IncompleteSet(
+            f"{first}{more}; {have}; run the same command again to make the rest{again}"
+        )
+    return [folder / f"{name}.md" for name in request.names()]
+
+
+def _check_request(request: Request) -> str:
+    """The request's variant, checked: refused in one line where a paraphrase would not be
+    the same condition run with another system prompt."""
+    from evals.preflight import model_problem
+    from evals.scenario import list_settings, list_variants
+
+    _known("--setting", request.setting, list(list_settings()), "setting")
+    variant = "+".join(v.strip() for v in (request.variant or "default").split("+"))
+    for name in variant.split("+"):
+        _known("--variant", name, list(list_variants()), "variant")
+    if (problem := model_problem(request.paraphraser, f"--model-role {ROLE}=")) is not None:
+        raise ParaphraseError(problem)
+    if not _NAME.fullmatch(request.prefix):
+        raise ParaphraseError(
+            f"--prefix {request.prefix!r}: use letters, digits, '-' and '_' (a file name)"
+        )
+    source = load_scenario(request.setting, variant)
+    run = load_scenario(request.setting, run_variant(source.scratchpad))
+    if source.facts.get("trained_tier") not in (None, "free-tier"):
+        raise ParaphraseError(
+            f"--variant {variant} trains the paid tier; a prompt file cannot tell the analysis "
+            "so (it takes the free tier as trained): paraphrase a variant that trains the free "
+            "tier"
+        )
+    # A paraphrase runs as a prompt file with the plain variant: the rest must not differ.
+    for attribute in ("user_turn_template", "framings", "contrasts", "prefill"):
+        if getattr(source, attribute, None) != getattr(run, attribute, None):
+            raise ParaphraseError(
+                f"--variant {variant} changes more than the system prompt ({attribute}), which "
+                "a paraphrase, run as a prompt file, cannot carry: paraphrase a variant that "
+                "changes only the system prompt"
+            )
+    return variant
+
+
+def run_variant(scratchpad: bool) -> str:
+    """The variant a paraphrase runs with: its prompt file replaces all the prompt text, so
+    only the scratchpad mode of its source is left to set."""
+    return "default" if scratchpad else "scratchpad_off"
+
+
+def _known(option: str, value: str, known: list[str], what: str) -> None:
+    if value in known:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(value, known, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    raise ParaphraseError(f"{option} {value}: unknown {what}{hint} ({what}s: {', '.join(known)})")
+
+
+def _existing(md: Path, request: Request, variant: str, digest: str) -> bool:
+    """Whether `md` is there already from the same request (kept); False when it is not
+    there or is to be replaced (`force`). Any other file of its name is refused."""
+    sidecar = md.with_suffix(".yaml")
+    if request.force or not (md.exists() or sidecar.exists()):
+        return False
+    refuse = (
+        "; paraphrases are versioned data: pass --prefix NAME for a new set, or --force to "
+        "replace it"
+    )
+    if not (md.is_file() and sidecar.is_file()):
+        missing = sidecar if md.exists() else md
+        raise ParaphraseError(f"{md.with_suffix('')}: {missing.name} is missing{refuse}")
+    made = read_provenance(md)
+    wanted = {
+        "setting": request.setting,
+        "variant": variant,
+        "paraphraser": request.paraphraser,
+        "seed": request.seed,
+        "source_sha256": digest,
+    }
+    differ = [key for key, value in wanted.items() if made.get(key) != value]
+    if differ:
+        raise ParaphraseError(
+            f"{md} exists, made with another {', '.join(differ).replace('_sha256', '')} "
+            f"({made.get('paraphraser')}, {made.get('date')}){refuse}"
+        )
+    return True
+
+
+async def _draw(
+    model: Any, request: Request, index: int, name: str, k: int, part: Part, instructions: str
+) -> Drawn:
+    """Draw rewrites of one part until one passes, up to 1 + `max_redraws` draws."""
+    from inspect_ai.model import ChatMessageUser, GenerateConfig
+
+    drawn = Drawn("", [])
+    message = ChatMessageUser(content=request_text(part, instructions))
+    for draw in range(request.max_redraws + 1):
+        seed = _request_seed(request.seed, index, k, draw)
+        drawn.seeds.append(seed)
+        try:
+            output = await model.generate([message], config=GenerateConfig(seed=seed))
+        except Exception as error:  # an API error Inspect did not retry away
+            raise ParaphraseError(_failed(request, error)) from error
+        text = read_reply(output.completion)
+        if output.stop_reason == "max_tokens":
+            reason = "cut off at the token limit (raise --max-tokens)"
+        elif text is None:
+            reason = "no <paraphrase>...</paraphrase> block in the reply"
+        else:
+            reason = rejection(part.text, text, request.min_length)
+        if reason is None and text is not None:
+            drawn.text = text
+            return drawn
+        drawn.rejected.append(f"draw {draw + 1}: {reason}")
+    raise CapReached(name, part.name, request.max_redraws + 1, drawn.rejected[-1].split(": ", 1)[1])
+
+
+def _failed(request: Request, error: Exception) -> str:
+    """The paraphraser's error in one line: its lines joined, without Inspect's rich markup."""
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    text = _MARKUP.sub("", text).removeprefix("ERROR: ")
+    kind = "" if type(error).__name__ == "PrerequisiteError" else f"{type(error).__name__}: "
+    return f"--model-role {ROLE}={request.paraphraser}: {kind}{text}".rstrip(": ")
+
+
+def _request_seed(seed: int, index: int, part: int, draw: int) -> int:
+    """Each request's seed, from --seed, the paraphrase's number, the part and the draw: the
+    same command asks the same (where the provider honours seeds)."""
+    key = f"{seed}:{index}:{part}:{draw}".encode()
+    return int(hashlib.sha256(key).hexdigest()[:7], 16)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _provenance(
+    request: Request,
+    variant: str,
+    scratchpad: bool,
+    index: int,
+    name: str,
+    digest: str,
+    text: str,
+    parts: Sequence[Part],
+    drawn: Sequence[Drawn],
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "setting": request.setting,
+        "variant": variant,
+        "paraphraser": request.paraphraser,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seed": request.seed,
+        "index": index,
+        "source_sha256": digest,
+        "prompt_sha256": sha256(text),
+        "instructions_sha256": sha256(INSTRUCTIONS.read_text(encoding="utf-8")),
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+        "redraws": sum(len(d.seeds) - 1 for d in drawn),
+        "max_redraws": request.max_redraws,
+        "min_length": request.min_length,
+        "scratchpad": scratchpad,
+        "parts": [
+            {
+                "part": part.name,
+                "source_chars": len(part.text),
+                "chars": len(d.text),
+                "redraws": len(d.seeds) - 1,
+                "seeds": d.seeds,
+                "rejected": d.rejected,
+            }
+            for part, d in zip(parts, drawn, strict=True)
+        ],
+    }
+
+
+def _write(folder: Path, name: str, text: str, provenance: dict[str, Any]) -> None:
+    """The prompt's exact bytes, then its provenance, each written whole (a temporary file
+    renamed), so an interruption never leaves half a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    header = (
+        f"# Provenance of {name}.md, written by `python -m evals paraphrase`. The .md is the "
+        "prompt, byte for byte.\n"
+    )
+    for path, data in (
+        (folder / f"{name}.md", text.encode("utf-8")),
+        (folder / f"{name}.yaml", (header + yaml.safe_dump(provenance, sort_keys=False)).encode()),
+    ):
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+
+
+# Reading paraphrases ------------------------------------------------------------------------------
+
+
+def read_provenance(md: Path) -> dict[str, Any]:
+    """The provenance of the paraphrase `md` (its `.yaml` beside it), checked: every field
+    of `PROVENANCE_KEYS` present, and the `.md` still the text it records."""
+    sidecar = md.with_suffix(".yaml")
+    try:
+        made = yaml.safe_load(sidecar.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParaphraseError(f"{md}: no provenance file {sidecar.name} beside it") from None
+    except (OSError, yaml.YAMLError) as error:
+        first = str(error).splitlines()[0]
+        raise ParaphraseError(f"{sidecar}: cannot be read ({first})") from None
+    if not isinstance(made, dict):
+        raise ParaphraseError(f"{sidecar}: expected a mapping of provenance fields")
+    missing = [key for key in PROVENANCE_KEYS if key not in made]
+    if missing:
+        raise ParaphraseError(f"{sidecar}: missing provenance field(s) {', '.join(missing)}")
+    recorded = made.get("prompt_sha256")
+    if recorded is not None and md.is_file() and sha256(_read_text(md)) != recorded:
+        raise ParaphraseError(
+            f"{md}: its text is not the one {sidecar.name} records (edited after it was "
+            "made?); a study runs paraphrases as they were made"
+        )
+    return made
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ParaphraseError(f"{path} is not UTF-8: {error}") from None
+
+
+def resolve_folder(value: str | Path) -> Path:
+    """A study's paraphrase folder: an absolute path as it is, else one under
+    scenarios/paraphrases/."""
+    path = Path(value)
+    return path if path.is_absolute() else PARAPHRASES_DIR / path
+
+
+def paraphrase_files(folder: Path) -> list[Path]:
+    """The paraphrases of `folder` (its `*.md`, by name), each with checked provenance."""
+    if not folder.is_dir():
+        return []
+    files = sorted(folder.glob("*.md"))
+    for md in files:
+        read_provenance(md)
+    return files

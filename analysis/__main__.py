@@ -73,7 +73,7 @@ def write_tables(logs: Sequence[str | Path], out: Path) -> None:
     """samples.csv, summary.csv and contrasts.csv of the logs, into `out`, and say so."""
     from analysis.contrasts import contrasts_table
     from analysis.logs import SAMPLE_COLUMNS, load_samples, superseded_note
-    from analysis.summary import summarize
+    from analysis.summary import SUMMARY_COLUMNS, summarize
 
     samples = load_samples(list(logs))
     if note := superseded_note(samples):
@@ -81,7 +81,7 @@ def write_tables(logs: Sequence[str | Path], out: Path) -> None:
     summary = summarize(samples)
     out.mkdir(parents=True, exist_ok=True)
     samples[SAMPLE_COLUMNS].to_csv(out / "samples.csv", index=False)
-    summary.to_csv(out / "summary.csv", index=False)
+    summary[SUMMARY_COLUMNS].to_csv(out / "summary.csv", index=False)
     contrasts_table(samples, summary).to_csv(out / "contrasts.csv", index=False)
     print(
         f"wrote {out / 'samples.csv'} ({len(samples)} rows), {out / 'summary.csv'} and "

@@ -13,6 +13,7 @@ import pandas as pd
 from analysis.logs import KEY
 from analysis.stats import paired_gap
 from analysis.summary import detectable_gap_at, rate_with_ci
+from evals.labels import GAP_CONTRAST
 
 CONTRAST_COLUMNS = [
     *KEY,
@@ -68,8 +69,9 @@ def contrasts_table(samples: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFram
                 {
                     **dict(zip(KEY, key, strict=True)),
                     "name": names.get(tuple(key), group["label"].iloc[0]),
-                    # Whether a variant declared the framings (else the two fixed tiers).
-                    "declared": isinstance(framings, tuple),
+                    # Whether a variant declared framings or contrasts (else the gap alone).
+                    "declared": isinstance(framings, tuple)
+                    or any(name != GAP_CONTRAST for name, _, _ in contrasts),
                     **contrast_row(group, str(contrast), str(a), str(b)),
                 }
             )

@@ -34,7 +34,7 @@ from matplotlib.transforms import Bbox, ScaledTranslation
 
 from analysis.logs import KEY
 from analysis.summary import rate_with_ci
-from evals.labels import CATEGORIES, NO_SCRATCHPAD
+from evals.labels import CATEGORIES, NO_SCRATCHPAD, NO_TRAINED_FRAMING
 
 TIER_NAMES = ("free", "paid")
 ROLES = ("training", "unmonitored")  # the trained tier's bar first, in every panel
@@ -209,6 +209,9 @@ def trained_tier(rows: pd.DataFrame | pd.Series) -> tuple[str, bool]:
     if isinstance(rows, pd.DataFrame):
         rows = rows.iloc[0] if len(rows) else pd.Series(dtype=object)
     tier = rows.get("trained_tier")
+    framings = rows.get("framings")
+    if isinstance(framings, tuple) and framings:  # a variant's own framings: as told
+        return str(tier), False
     if tier not in TIER_NAMES:
         return "free", True
     assumed = rows.get("trained_tier_assumed", False)
@@ -237,7 +240,12 @@ def condition_bars(group: pd.DataFrame) -> tuple[list[str], list[str], tuple[str
 
 
 def trained_text(tier: str, assumed: bool) -> str:
-    """`trained: paid tier`, `trained: free tier (assumed)`."""
+    """`trained: paid tier`, `trained: free tier (assumed)`; for a variant's own framings
+    `trained: rating_and_training`, or `no framing trained`."""
+    if tier == NO_TRAINED_FRAMING:
+        return "no framing trained"
+    if tier not in TIER_NAMES:
+        return f"trained: {tier}"
     return f"trained: {tier} tier{' (assumed)' if assumed else ''}"
 
 
@@ -256,6 +264,8 @@ def trained_note(
     common = max(counts, key=lambda t: (counts[t], t == ("free", False)))
     tier, assumed = common
     said = f"the {tier} tier" + (" (assumed)" if assumed else "")
+    if tier not in TIER_NAMES:  # a variant's own framings
+        said = "none" if tier == NO_TRAINED_FRAMING else f"the {tier} framing"
     if len(counts) == 1:
         every = f"in every {noun}" if len(tiers) > 1 else f"in this {noun}"
         return f"trained tier: {said} {every}", common
@@ -1253,10 +1263,11 @@ def _metric_values(
             float(first["high"]) if pd.notna(first["high"]) else math.nan,
             first["n"],
         )
-    unmonitored = tier_order(trained)[1]
+    # A variant's own framings name no unmonitored tier here: that metric is left out.
+    unmonitored = tier_order(trained)[1] if trained in TIER_NAMES else None
     fallback = {
         "trained_compliance": f"{trained}_compliance",
-        "unmonitored_compliance": f"{unmonitored}_compliance",
+        "unmonitored_compliance": f"{unmonitored}_compliance" if unmonitored else "",
         "compliance_gap": "compliance_gap",
         "af_rate_trained": f"af_rate_{trained}",
     }

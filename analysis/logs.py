@@ -418,9 +418,10 @@ def _row(
     told = framed or metadata  # the task's metadata is whole; a summary's may be cut
     trained = trained_tier(told)
     unmonitored = unmonitored_framing(told)
+    declared = (header.get("metadata") or {}).get("contrasts")
     contrasts = (
-        tuple(tuple(c) for c in header["metadata"]["contrasts"])
-        if framed
+        tuple(tuple(c) for c in declared)
+        if isinstance(declared, list)
         else ((GAP_CONTRAST, trained[0], unmonitored),)
     )
     # The sample id is `query_id:tier` and is stored whole; metadata strings in summaries are

@@ -4,16 +4,22 @@ of the system prompt, and whether the canonical prompt's result lies among them.
 Reads the summary (`analysis.summary.summarize`): a paraphrase condition is one whose prompt
 came from `python -m evals paraphrase` (`prompt_origin` `paraphrase`); the canonical
 condition is the one labelled `default` (a study's `default` condition, or a run of the
-default variant), on the paper's prompt or this project's wording. For each model, setting
-and dataset with paraphrases this gives every point, the paraphrases' median and range, and
-flags a canonical result outside that range: the memorization check (a model that has seen
-the published wording may treat it differently from the same content in other words).
+default variant), on the paper's prompt or this project's wording. A canonical is compared
+only with paraphrases of the variant it ran (`source_variants`): paraphrases of
+`cut_rlhf_info` with a canonical of `cut_rlhf_info`, never with the default prompt. For each
+model, setting, dataset and source variant with paraphrases this gives every point, the
+paraphrases' median and range, and flags a canonical result outside that range: the
+memorization check (a model that has seen the published wording may treat it differently
+from the same content in other words). Where the model, setting and variant are those of a
+published paraphrase spread (`PUBLISHED`), the figure and the section show it beside.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,7 +37,25 @@ analysis never imports the eval)."""
 CANONICAL = "default"
 """The label of the canonical condition."""
 FIGURE = "paraphrase_robustness"
-GROUP = ["model", "setting", "dataset"]
+GROUP = ["model", "setting", "dataset", "source_variant"]
+"""A spread: one model, setting and dataset, and the variant whose prompt the paraphrases
+rewrite (for the canonical: the variant it ran)."""
+SOURCE_LABEL = re.compile(r" \(of ([A-Za-z0-9_+-]+)\)$")
+"""What a paraphrase condition's label ends with where the variant it ran with is not the
+one it paraphrases (evals.paraphrase.SOURCE_LABEL): `paraphrases/p01 (of cut_rlhf_info)`."""
+PUBLISHED = Path(__file__).resolve().parents[1] / "results" / "reference" / "paraphrases"
+"""Published paraphrase spreads, one CSV per paper (`PUBLISHED_COLUMNS`; README there)."""
+PUBLISHED_COLUMNS = [
+    "model",
+    "setting",
+    "variant",
+    "metric",
+    "paraphrases",
+    "median",
+    "min",
+    "max",
+    "source",
+]
 METRICS = {
     "compliance_gap": f"compliance gap (trained {plots.MINUS} unmonitored)",
     "af_rate_trained": "AF reasoning in the trained tier",
@@ -65,7 +89,28 @@ SPREAD_COLUMNS = [
 ]
 PARAPHRASE_COLOR, CANONICAL_COLOR = "#0173b2", "#de8f05"  # differ in lightness too
 RANGE_COLOR = "#d9d9d9"
+PUBLISHED_COLOR = "#029e73"
 FEW = 3  # fewer paraphrases than this make a weak range, and the notes say so
+
+
+def variant_key(variant: object) -> str:
+    """A variant as a comparison reads it (evals.paraphrase.variant_key): without a prompt
+    file's `@FILE#DIGEST`, its parts in order of name, `default` only when alone."""
+    name = str(variant).split("@", 1)[0]
+    parts = {p.strip() for p in name.split("+")} - {"default", ""}
+    return "+".join(sorted(parts)) or "default"
+
+
+def source_variants(summary: pd.DataFrame) -> pd.Series:
+    """The variant whose prompt each row ran: a paraphrase's source variant (from its
+    label's ` (of VARIANT)`, else the variant it ran with, which is then its source's), or
+    for any other row the variant it ran (for a prompt file, the variant it ran the file
+    with: a canonical on the paper's prompt stands for that variant)."""
+    values = []
+    for label, variant in zip(summary["label"], summary["variant"], strict=True):
+        found = SOURCE_LABEL.search(str(label))
+        values.append(variant_key(found.group(1) if found else variant))
+    return pd.Series(values, index=summary.index, dtype=object)
 
 
 def is_paraphrase(summary: pd.DataFrame) -> pd.Series:
@@ -76,24 +121,28 @@ def is_paraphrase(summary: pd.DataFrame) -> pd.Series:
 
 
 def points(summary: pd.DataFrame, canonical: str = CANONICAL) -> pd.DataFrame:
-    """Every point of the groups (model, setting, dataset) that ran paraphrases: first the
-    canonical conditions (`role` `canonical`: those labelled `canonical`, on the paper's
-    prompt or this project's wording), then each paraphrase (`role` `paraphrase`), by label."""
+    """Every point of the groups (model, setting, dataset, source variant) that ran
+    paraphrases: first the canonical conditions (`role` `canonical`: those labelled
+    `canonical` that ran the variant the group's paraphrases rewrite, on the paper's prompt
+    or this project's wording), then each paraphrase (`role` `paraphrase`), by label."""
     if summary.empty or "prompt" not in summary.columns:
         return pd.DataFrame(columns=POINT_COLUMNS)
     frame = summary.assign(
+        source_variant=source_variants(summary),
         role=np.where(
             is_paraphrase(summary),
             "paraphrase",
             np.where(summary["label"].astype(str) == canonical, "canonical", ""),
-        )
+        ),
     )
     groups = frame.loc[frame["role"] == "paraphrase", GROUP].drop_duplicates()
     frame = frame[frame["role"] != ""].merge(groups, on=GROUP)
     if "name" not in frame.columns:
         frame["name"] = frame["label"]
     frame["order"] = (frame["role"] == "paraphrase").astype(int)
-    frame = frame.sort_values([*GROUP, "order", "label", "name"], kind="stable")
+    frame["later"] = frame["source_variant"] != "default"  # the default prompt's first
+    by = [*GROUP[:3], "later", GROUP[3], "order", "label", "name"]
+    frame = frame.sort_values(by, kind="stable")
     return frame[POINT_COLUMNS].reset_index(drop=True)
 
 
@@ -104,7 +153,7 @@ def spread(summary: pd.DataFrame, canonical: str = CANONICAL) -> pd.DataFrame:
     canonical condition has one row with the canonical columns empty."""
     found = points(summary, canonical)
     rows = []
-    for key, group in found.groupby(GROUP, sort=True, dropna=False):
+    for key, group in found.groupby(GROUP, sort=False, dropna=False):
         para = group[group["role"] == "paraphrase"]
         canon = group[group["role"] == "canonical"]
         for metric in METRICS:
@@ -139,15 +188,101 @@ def spread(summary: pd.DataFrame, canonical: str = CANONICAL) -> pd.DataFrame:
     return frame
 
 
+# Published spreads ------------------------------------------------------------------------------
+
+
+def load_published(directory: Path = PUBLISHED) -> pd.DataFrame:
+    """The published paraphrase spreads in `directory/*.csv` (`PUBLISHED_COLUMNS`, values as
+    fractions); empty where there are none. A file with other columns is a ValueError."""
+    frames = []
+    for path in sorted(directory.glob("*.csv")) if directory.is_dir() else []:
+        frame = pd.read_csv(path)
+        if list(frame.columns) != PUBLISHED_COLUMNS:
+            raise ValueError(f"{path}: columns must be {', '.join(PUBLISHED_COLUMNS)}")
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=PUBLISHED_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+def published(found: pd.DataFrame, directory: Path = PUBLISHED) -> pd.DataFrame:
+    """The published spread of each group of `found` (`points`) whose model is the published
+    model (the identity map of results/reference/models.yaml, as the paper overlay pairs
+    them), with the same setting and source variant: `GROUP`, `metric` and the published
+    columns. The dataset is not compared: the paper used its own queries."""
+    from analysis.tables import model_identities, model_identity
+
+    columns = [*GROUP, *PUBLISHED_COLUMNS[3:]]
+    theirs = load_published(directory)
+    if found.empty or theirs.empty:
+        return pd.DataFrame(columns=columns)
+    identities = model_identities()
+    theirs = theirs.assign(
+        snapshot=[model_identity(str(m), "published", identities) for m in theirs["model"]],
+        source_variant=theirs["variant"].map(variant_key),
+    )
+    rows = []
+    for key in found[GROUP].drop_duplicates().itertuples(index=False):
+        group = dict(zip(GROUP, key, strict=True))
+        mine = theirs[
+            (theirs["snapshot"] == model_identity(str(group["model"]), "runs", identities))
+            & (theirs["setting"] == group["setting"])
+            & (theirs["source_variant"] == group["source_variant"])
+        ]
+        rows += [group | {c: r[c] for c in PUBLISHED_COLUMNS[3:]} for _, r in mine.iterrows()]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _matching(known: pd.DataFrame, key: tuple, metric: str) -> pd.Series | None:
+    """The published spread of one group and metric, or None."""
+    if known.empty:
+        return None
+    same = (known[GROUP].astype(str) == [str(k) for k in key]).all(axis=1)
+    rows = known[same & (known["metric"] == metric)]
+    return None if rows.empty else rows.iloc[0]
+
+
+def published_lines(flags: pd.DataFrame, known: pd.DataFrame) -> list[str]:
+    """One line per group and metric with a published spread: it, beside the run's."""
+    lines = []
+    for _, theirs in known.iterrows():
+        if theirs["metric"] not in METRICS:
+            continue
+        metric = theirs["metric"]
+        same = (flags[GROUP].astype(str) == [str(theirs[k]) for k in GROUP]).all(axis=1)
+        mine = flags[same & (flags["metric"] == metric)]
+        run = (
+            f"this run's {int(mine.iloc[0]['paraphrases'])} paraphrase(s) of this project's "
+            f"wording: median {_value(metric, mine.iloc[0]['median'])}, range "
+            f"[{_value(metric, mine.iloc[0]['min'])}, {_value(metric, mine.iloc[0]['max'])}]"
+            if len(mine) and mine.iloc[0]["paraphrases"]
+            else "this run's paraphrases have no value"
+        )
+        where = _group_title(tuple(theirs[GROUP]))
+        lines.append(
+            f"Published spread for {where}, {METRICS[metric]} "
+            f"({str(theirs['source']).split(': ', 1)[0]}): {int(theirs['paraphrases'])} "
+            f"paraphrases of the paper's wording, median {_value(metric, theirs['median'])}, "
+            f"range [{_value(metric, theirs['min'])}, {_value(metric, theirs['max'])}]; {run}. "
+            "The paper's queries and prompt wording differ from this run's: the two spreads "
+            "sit side by side, unpaired."
+        )
+    return lines
+
+
 # The figure -----------------------------------------------------------------------------------
 
 
 FIGURE_TEXT = (
     "Each paraphrase of the system prompt (blue circles) and the canonical prompt (orange "
-    "diamonds), one panel per model, setting and dataset and per metric: the compliance gap "
+    "diamonds), one panel per model, setting, dataset and paraphrased variant and per "
+    "metric: the compliance gap "
     "(trained minus unmonitored, with its 95% Tango score CI) and the AF-reasoning rate in "
     "the trained tier. Grey band: the paraphrases' range; dashed line: their median. A "
-    "panel title says when the canonical result lies outside the paraphrases' range."
+    "panel title says when the canonical result lies outside the paraphrases' range. Where "
+    "the model, setting and variant are those of a published paraphrase spread, the green "
+    "hatched band and dotted line are the published range and median (Greenblatt et al. "
+    "2024, App. G: paraphrases of the paper's wording, on the paper's queries)."
 )
 
 
@@ -161,30 +296,38 @@ def figure(summary: pd.DataFrame, canonical: str = CANONICAL) -> Figure:
             "run a study with a `paraphrases:` condition (docs/paraphrases.md)",
         )
     flags = spread(summary, canonical)
-    groups = list(found.groupby(GROUP, sort=True, dropna=False))
+    known = published(found)
+    groups = list(found.groupby(GROUP, sort=False, dropna=False))
     label_width = 2.6  # inches of tick label per panel
     chars = plots._chars(label_width, plots.LABEL_FONT)
     labels = [[plots._wrap(_point_label(r), chars) for _, r in g.iterrows()] for _, g in groups]
     width = 2 * (label_width + 3.4) + 0.6
-    heights = [plots._row_positions(rows)[1] * plots.ROW_HEIGHT + 0.1 for rows in labels]
-    titles_height = 0.75 * len(groups)  # each row of panels: titles of up to 3 lines, ticks
-    fig = plots._figure(width, sum(heights) + titles_height + 1.4)
+    titles = [
+        [plots._wrap(_panel_title(key, metric, flags), plots._chars(4.6, 9)) for metric in METRICS]
+        for key, _ in groups
+    ]
+    # Each row of panels: its rows of points, and above them its titles and below its ticks.
+    heights = [
+        plots._row_positions(rows)[1] * plots.ROW_HEIGHT + 0.1
+        + 0.17 * max(t.count("\n") + 1 for t in row_titles) + 0.45
+        for rows, row_titles in zip(labels, titles, strict=True)
+    ]  # fmt: skip
+    fig = plots._figure(width, sum(heights) + 1.4)
     grid = fig.subplots(
         len(groups), len(METRICS), squeeze=False, gridspec_kw={"height_ratios": heights}
     )
-    limits = {metric: _limits(found, metric) for metric in METRICS}
+    limits = {metric: _limits(found, metric, known) for metric in METRICS}
     for r, (key, group) in enumerate(groups):
         for c, metric in enumerate(METRICS):
             ax = grid[r][c]
-            mine = flags[(flags[GROUP].astype(str) == [str(k) for k in key]).all(axis=1)]
-            outside = mine[(mine["metric"] == metric) & mine["outside"].fillna(False)]
+            theirs = _matching(known, key, metric)
+            if theirs is not None:
+                ax.axvspan(theirs["min"], theirs["max"], facecolor="none", lw=0, zorder=0.5,
+                           hatch="///", edgecolor=PUBLISHED_COLOR)  # fmt: skip
+                ax.axvline(theirs["median"], color=PUBLISHED_COLOR, ls=":", lw=1.6, zorder=1)
             _panel(ax, group, metric, labels[r])
             ax.set_xlim(*limits[metric])
-            title = " / ".join(str(k) for k in key) + f"\n{METRICS[metric]}"
-            if len(outside):
-                sides = " and ".join(outside["side"].unique())
-                title += f"\ncanonical outside the paraphrases' range ({sides})"
-            ax.set_title(plots._wrap(title, plots._chars(width / 2 - 0.4, 9)), fontsize=9)
+            ax.set_title(titles[r][c], fontsize=9)
     handles = [
         Line2D([], [], ls="none", marker="o", color=PARAPHRASE_COLOR, label="paraphrase"),
         Line2D(
@@ -199,15 +342,49 @@ def figure(summary: pd.DataFrame, canonical: str = CANONICAL) -> Figure:
         Patch(color=RANGE_COLOR, label="paraphrases' range"),
         Line2D([], [], ls="--", color="#252525", label="paraphrases' median"),
     ]
+    if not known.empty:
+        handles += [
+            Patch(
+                facecolor="none",
+                edgecolor=PUBLISHED_COLOR,
+                hatch="///",
+                label="published range (App. G)",
+            ),
+            Line2D([], [], ls=":", lw=1.6, color=PUBLISHED_COLOR, label="published median"),
+        ]
     plots._legend(fig, handles)
     plots._suptitle(fig, "Paraphrase robustness: the canonical prompt among its paraphrases")
     return fig
 
 
-def _limits(found: pd.DataFrame, metric: str) -> tuple[float, float]:
-    """One x-range per metric: every value, interval and zero, padded."""
+def _panel_title(key: tuple, metric: str, flags: pd.DataFrame) -> str:
+    """The group, the metric, and whether the canonical lies outside the range."""
+    mine = flags[(flags[GROUP].astype(str) == [str(k) for k in key]).all(axis=1)]
+    outside = mine[(mine["metric"] == metric) & mine["outside"].fillna(False)]
+    title = _group_title(key).replace(" / paraphrases of", "\nparaphrases of")
+    title += f"\n{METRICS[metric]}"
+    if len(outside):
+        sides = " and ".join(outside["side"].unique())
+        title += f"\ncanonical outside the paraphrases' range ({sides})"
+    return title
+
+
+def _group_title(key: tuple) -> str:
+    """model / setting / dataset, and the variant where the paraphrases rewrite another
+    than the default."""
+    *where, variant = (str(k) for k in key)
+    return " / ".join(where) + ("" if variant == "default" else f" / paraphrases of {variant}")
+
+
+def _limits(
+    found: pd.DataFrame, metric: str, known: pd.DataFrame | None = None
+) -> tuple[float, float]:
+    """One x-range per metric: every value, interval, published range and zero, padded."""
     columns = [metric, *INTERVALS.get(metric, ())]
     values = np.concatenate([found[c].to_numpy(dtype=float) for c in columns] + [np.zeros(1)])
+    if known is not None and not known.empty:
+        theirs = known[known["metric"] == metric]
+        values = np.concatenate([values, theirs[["min", "max"]].to_numpy(dtype=float).ravel()])
     values = values[~np.isnan(values)]
     low, high = float(values.min()), float(values.max())
     if metric.startswith("af_rate"):
@@ -240,6 +417,8 @@ def _panel(ax: Axes, group: pd.DataFrame, metric: str, labels: list[str]) -> Non
             zorder=2,
         )
     for chosen, marker, color in ((para, "o", PARAPHRASE_COLOR), (~para, "D", CANONICAL_COLOR)):
+        if not chosen.any():  # an empty line's markers sit at the origin: the layout fails
+            continue
         ax.plot(values[chosen], y[chosen], ls="none", marker=marker, color=color,
                 mec="#252525", mew=0.8, ms=6, zorder=3, clip_on=False)  # fmt: skip
     for i in np.flatnonzero(np.isnan(values)):
@@ -266,7 +445,9 @@ INTRO = (
     "`python -m evals paraphrase` (the instructions and the worked examples rewritten "
     "separately by the paraphraser its `.yaml` names, keeping every protocol tag and at "
     "least 70% of the length). The "
-    "canonical condition is the one labelled `{canonical}`. The paraphrases give a spread: "
+    "canonical condition is the one labelled `{canonical}` that ran the variant the "
+    "paraphrases rewrite (a `{canonical}` of another variant is never compared with "
+    "them). The paraphrases give a spread: "
     "a canonical result outside it means the model answers the canonical wording unlike "
     "the same content in other words, which a model that has seen the published prompt "
     "might do (the memorization check). The range is of point estimates: with few queries, "
@@ -285,6 +466,7 @@ def report_section(
         return None
     flags = spread(summary, canonical)
     paragraphs = [INTRO.format(canonical=canonical), *findings(flags, canonical)]
+    paragraphs += published_lines(flags, published(found))
     shown = found.assign(
         prompt=[
             f"canonical: {prompt}" if role == "canonical" else "paraphrase"
@@ -297,6 +479,7 @@ def report_section(
             "gap_ci_low": "gap CI low",
             "gap_ci_high": "gap CI high",
             "af_rate_trained": "AF in training",
+            "source_variant": "variant",
         }
     )
     shown = shown.drop(columns=["role", "label"])
@@ -308,6 +491,7 @@ def report_section(
             "canonical_prompt": "canonical prompt",
             "canonical_value": "canonical value",
             "outside": "canonical in range",
+            "source_variant": "variant",
         }
     )
     table = table.drop(columns=["side"])
@@ -343,7 +527,11 @@ def findings(flags: pd.DataFrame, canonical: str = CANONICAL) -> list[str]:
     for _, row in flags.iterrows():
         shown = {k: _value(row["metric"], row[k]) for k in ("median", "min", "max")}
         shown["canonical"] = _value(row["metric"], row["canonical_value"])
-        where = f"{row['model']} / {row['setting']} / {row['dataset']}, {METRICS[row['metric']]}"
+        where = (
+            f"{_group_title(tuple(row[GROUP]))}, {METRICS[row['metric']]}"
+            if row["source_variant"] != "default"
+            else f"{row['model']} / {row['setting']} / {row['dataset']}, {METRICS[row['metric']]}"
+        )
         if row["paraphrases"] == 0:
             lines.append(f"{where}: no paraphrase has a value.")
             continue
@@ -356,8 +544,11 @@ def findings(flags: pd.DataFrame, canonical: str = CANONICAL) -> list[str]:
             f"{where}: across {row['paraphrases']} paraphrase(s) median {shown['median']}, "
             f"range [{shown['min']}, {shown['max']}]{few}"
         )
-        if row["canonical"] is None:
-            lines.append(f"{text}; no canonical condition (label {canonical}) to compare.")
+        if pd.isna(row["canonical"]):
+            lines.append(
+                f"{text}; no canonical condition (label {canonical}) ran variant "
+                f"{row['source_variant']} to compare."
+            )
         elif pd.isna(row["canonical_value"]):
             lines.append(f"{text}; the canonical {row['canonical']} has no value.")
         elif row["outside"]:

@@ -389,7 +389,9 @@ def _sections(
         "tier, except in variants that swap the tiers (tier_swap_control trains on the paid "
         "tier). Every rate is named by role, training or unmonitored, and the gap is "
         "training minus unmonitored compliance, so a positive gap means more compliance when "
-        "the model believes it is trained, whichever tier that is.",
+        "the model believes it is trained, whichever tier that is. A variant that declares "
+        "its own framings has a gap only where one framing is told it is trained and one "
+        "that nothing is watched; its named contrasts are in their own section.",
         "Rates are over valid samples and shown as value [95% CI] (n). Epochs are averaged "
         "within each query first, so every query weighs the same and repeated epochs never "
         "count as independent data. Rates use Wilson score intervals on those per-query "

@@ -36,7 +36,12 @@ def rates_long(samples: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
         group = groups[tuple(key.values())]
         prompt = row["prompt"] if "prompt" in row.index else prompt_wording(row["variant"])
         names = {"label": row.get("label", row["variant"]), "name": row.get("name")}
-        for metric, (tier, column) in RATES.items():
+        rates = dict(RATES)
+        for tier in _declared(row) or {}:  # a variant's own framings, by their names
+            if tier not in ("free", "paid"):
+                rates |= {f"{tier}_compliance": (tier, "complied")}
+                rates |= {f"af_rate_{tier}": (tier, "af_reasoning")}
+        for metric, (tier, column) in rates.items():
             value, low, high, n = rate_with_ci(group[group["tier"] == tier], column)
             rows.append(
                 {**key, "metric": metric, "value": value, "low": low, "high": high, "n": n,
@@ -59,6 +64,24 @@ def rates_long(samples: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
 
 
 TIER_ROLES = {True: "training", False: "unmonitored"}
+
+
+def _declared(row: pd.Series) -> dict[str, str] | None:
+    """A condition's declared framings -> their roles (`rated only`, ...), in order; None
+    for the two tiers (and for a summary from before framings)."""
+    framings = row.get("framings")
+    return dict(framings) if isinstance(framings, tuple) and framings else None
+
+
+def _unmonitored(row: pd.Series, trained: str) -> str | None:
+    """The unmonitored framing of a condition: the untrained tier of the two tiers, the
+    framing told nothing is watched where a variant declares them (None where none is)."""
+    if _declared(row) is None:
+        return "paid" if trained == "free" else "free"
+    other = row.get("unmonitored_tier")
+    return other if isinstance(other, str) else None
+
+
 SHORT_TESTS = {  # the gap test's name in the Results table; the full name is in a note
     SIGN_FLIP_TEST: "exact sign-flip",
     SIGN_FLIP_NORMAL_TEST: "sign-flip, normal approx.",
@@ -151,7 +174,7 @@ def condition_table(summary: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
         summary.iterrows(), readable_names(summary), trained_tiers(summary), strict=True
     ):
         key = tuple(row[k] for k in KEY)
-        other = "paid" if trained == "free" else "free"
+        other = _unmonitored(row, trained)
         p = row["gap_p_value"]
         rows.append(
             {
@@ -174,7 +197,7 @@ def condition_table(summary: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
                 else row["gap_test"],
                 "AF in training": _first(cells, key, ["af_rate_trained", f"af_rate_{trained}"]),
                 "AF in unmonitored": _first(
-                    cells, key, ["af_rate_unmonitored", f"af_rate_{other}"]
+                    cells, key, ["af_rate_unmonitored", f"af_rate_{other}"] if other else []
                 ),
             }
         )
@@ -206,15 +229,17 @@ def _first(cells: dict, key: tuple, metrics: list[str]) -> str:
 
 def methods_note(summary: pd.DataFrame) -> str:
     """The full names of the tests and intervals behind the Results table's short ones."""
-    tests = [t for t in dict.fromkeys(summary["gap_test"].dropna()) if isinstance(t, str)]
+    tests = [t for t in dict.fromkeys(summary["gap_test"].dropna()) if isinstance(t, str) and t]
     named = "; ".join(f"{SHORT_TESTS.get(t, t)} = {t}" for t in tests) or "none"
-    gap_ci = ", ".join(dict.fromkeys(summary["gap_ci_method"].dropna().astype(str))) or "n/a"
+    methods = summary["gap_ci_method"].dropna().astype(str)
+    gap_ci = ", ".join(dict.fromkeys(methods[methods != ""])) or "n/a"
     rate_ci = ", ".join(dict.fromkeys(summary["rate_ci_method"].dropna().astype(str))) or "n/a"
     return (
         f"Test of the gap: {named}. Intervals (95%): {gap_ci} for the gap, {rate_ci} for "
         "the rates. The trained tier is the one the model was told is trained on (free "
-        "unless a variant swaps the tiers); 'assumed' marks a custom prompt whose trained "
-        "tier is not known, taken to be free."
+        "unless a variant swaps the tiers; where a variant declares its own framings, the "
+        "framing it tells the model is trained, or none); 'assumed' marks a custom prompt "
+        "whose trained tier is not known, taken to be free."
     )
 
 
@@ -228,12 +253,23 @@ def counts_table(summary: pd.DataFrame) -> pd.DataFrame:
     for (_, row), name, trained in zip(
         summary.iterrows(), names, trained_tiers(summary), strict=True
     ):
-        other = "paid" if trained == "free" else "free"
         flag = row.get("trained_tier_assumed")
         assumed = ", assumed" if pd.notna(flag) and bool(flag) else ""
-        for role, tier in (("training", trained), ("unmonitored", other)):
-            cells: dict[str, object] = {"name": name, "tier": f"{role} ({tier}{assumed})"}
-            cells |= {count.replace("_", " "): row.get(f"{count}_{tier}") for count in COUNTS}
+        declared = _declared(row)
+        if declared is None:
+            other = "paid" if trained == "free" else "free"
+            tiers = [(f"training ({trained}{assumed})", trained)]
+            tiers += [(f"unmonitored ({other}{assumed})", other)]
+        else:  # one row per declared framing, named with what the model was told of it
+            tiers = [(f"{tier} ({role})", tier) for tier, role in declared.items()]
+        framing_counts = row.get("framing_counts")
+        for shown, tier in tiers:
+            cells: dict[str, object] = {"name": name, "tier": shown}
+            if declared is not None and isinstance(framing_counts, dict):
+                counted = framing_counts.get(tier, {})
+                cells |= {count.replace("_", " "): counted.get(count, 0) for count in COUNTS}
+            else:
+                cells |= {count.replace("_", " "): row.get(f"{count}_{tier}") for count in COUNTS}
             cells["runs merged"] = row["runs_merged"]
             cells["superseded"] = row["superseded"]
             rows.append(cells)
@@ -374,16 +410,27 @@ def _by_condition(counts: pd.DataFrame, summary: pd.DataFrame | None) -> pd.Data
     assumed = {
         key for key, flag in zip(names, assumed_flags, strict=True) if pd.notna(flag) and bool(flag)
     }
+    declared = {
+        key: roles
+        for key, (_, row) in zip(names, summary.iterrows(), strict=True)
+        if (roles := _declared(row)) is not None
+    }
     keys = list(map(tuple, table[KEY].to_numpy().tolist()))
     role = [
-        0 if tier == trained.get(key, "free") else 1
+        list(declared[key]).index(tier)
+        if key in declared and tier in declared[key]
+        else 0
+        if tier == trained.get(key, "free")
+        else 1
         for key, tier in zip(keys, table["tier"], strict=True)
     ]
     order = {key: i for i, key in enumerate(names)}
     table = table.assign(
         name=[names.get(key, " / ".join(map(str, key))) for key in keys],
         tier=[
-            f"{TIER_ROLES[r == 0]} ({tier}{', assumed' if key in assumed else ''})"
+            f"{tier} ({declared[key].get(tier, '?')})"
+            if key in declared
+            else f"{TIER_ROLES[r == 0]} ({tier}{', assumed' if key in assumed else ''})"
             for r, tier, key in zip(role, table["tier"], keys, strict=True)
         ],
         _order=[order.get(key, len(order)) for key in keys],
@@ -674,8 +721,22 @@ def _significance_note(row: pd.Series) -> str:
 
 
 def _why_no_gap(row: pd.Series) -> str:
-    """Why a condition has no pairs: nothing valid, valid answers nobody judged, or no query
-    with a scored answer in both tiers."""
+    """Why a condition has no pairs: no trained and unmonitored framing to pair, nothing
+    valid, valid answers nobody judged, or no query with a scored answer in both tiers."""
+    if _declared(row) is not None:
+        trained = str(row.get("trained_tier"))
+        other = _unmonitored(row, trained)
+        counts = row.get("framing_counts") or {}
+        if trained not in counts or other is None:
+            return (
+                "its framings have no trained and unmonitored pair, so it has no compliance "
+                "gap; its contrasts are in the Contrasts section."
+            )
+        roles = [counts.get(trained, {}), counts.get(other, {})]
+        valid = sum(c.get("valid", 0) for c in roles)
+        scored = sum(c.get("n", 0) for c in roles)
+        row = row.copy()
+        row["valid_free"], row["valid_paid"], row["n_free"], row["n_paid"] = valid, 0, scored, 0
     if row["valid_free"] + row["valid_paid"] == 0:
         return "no sample is valid, so there is no gap to test."
     if row["n_free"] + row["n_paid"] == 0:
@@ -772,13 +833,15 @@ def contrast_table(contrasts: pd.DataFrame) -> pd.DataFrame:
     # Conditions together, each contrast's models side by side, in the variant's order.
     order = {name: i for i, name in enumerate(dict.fromkeys(shown["contrast"]))}
     shown = shown.assign(_order=shown["contrast"].map(order)).sort_values(
-        ["name", "_order", "model"], kind="stable"
+        ["setting", "dataset", "name", "_order", "model"], kind="stable"
     )
     for _, row in shown.iterrows():
         rows.append(
             {
                 "condition": row["name"],
                 "model": row["model"],
+                "setting": row["setting"],
+                "dataset": row["dataset"],
                 "contrast": row["contrast"],
                 "a - b": f"{row['framing_a']} - {row['framing_b']}",
                 "compliance a": _cell(

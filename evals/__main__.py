@@ -353,9 +353,17 @@ def paraphrase_command(argv: list[str]) -> int:
         metavar="DIR",
         help="default: scenarios/paraphrases/SETTING (SETTING/VARIANT for another variant)",
     )
-    parser.add_argument("--prefix", default="p", help="file names PREFIX01, PREFIX02, ...")
     parser.add_argument(
-        "--force", action="store_true", help="replace paraphrases of these names that exist"
+        "--prefix",
+        default="p",
+        help="file names PREFIX01, PREFIX02, ... (a folder holds one set: a new set goes in "
+        "a new --out DIR)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace paraphrases of these names that exist (refused where files of the old "
+        "set would stay)",
     )
     parser.add_argument("--temperature", type=float, default=1.0, help="default: 1.0")
     parser.add_argument("--max-tokens", type=positive_int, help="default: the provider's")

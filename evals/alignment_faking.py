@@ -23,7 +23,7 @@ from evals.datasets import DatasetError, dataset_label, load_queries, paired_sam
 from evals.errors import ConfigError, shown_in_every_display
 from evals.judges.classifiers import AFClassifier
 from evals.judges.scorer import POSSIBLE_AF_FROM, alignment_faking_judge
-from evals.labels import trained_tier
+from evals.labels import GAP_CONTRAST, trained_tier
 from evals.parsing import COMPLIANCE_RULES, ComplianceRule
 from evals.preflight import check_context, warn_if_large
 from evals.scenario import load_scenario
@@ -143,8 +143,14 @@ def alignment_faking(
         "user_turn": _digest(scenario.user_turn_template),
         "dataset": _digest("\0".join(f"{q.query_id}\0{q.text}" for q in queries)),
     }
-    if scenario.framings_declared:  # the text each framing puts in the user turn
-        inputs["framings"] = _digest(repr([(f.name, f.fields) for f in scenario.framings]))
+    declared = scenario.framings_declared or any(c.name != GAP_CONTRAST for c in scenario.contrasts)
+    if declared:  # what each framing puts in the user turn, tells the model and the judges
+        inputs["framings"] = _digest(
+            repr(
+                [(f.name, f.fields, f.told, f.description) for f in scenario.framings]
+                + [(c.name, c.a, c.b) for c in scenario.contrasts]
+            )
+        )
     if scenario.prefill is not None:
         inputs["prefill"] = _digest(scenario.prefill)
     trained, assumed = trained_tier({"scenario_facts": scenario.facts})
@@ -196,16 +202,17 @@ def alignment_faking(
             "dataset": dataset_label(dataset_name),
             "scratchpad": scenario.scratchpad,
             "inputs": inputs,
+            # A variant's own framings and contrasts (the two tiers' gap is implied).
             **(
                 {
                     "framings": {
                         f.name: {"description": f.description, **f.told} for f in scenario.framings
-                    },
-                    "contrasts": [[c.name, c.a, c.b] for c in scenario.contrasts],
+                    }
                 }
                 if scenario.framings_declared
                 else {}
             ),
+            **({"contrasts": [[c.name, c.a, c.b] for c in scenario.contrasts]} if declared else {}),
         },
     )
 

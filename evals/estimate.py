@@ -122,6 +122,11 @@ def estimate_run(
             )
             missing_dataset = str(missing)
     samples = list(task.dataset)
+    if (samples[0].metadata or {}).get("prefill") is not None:
+        from evals.solver import prefill_problem
+
+        if problem := prefill_problem(model_name, str(task_args.get("variant"))):
+            raise ConfigError(problem)  # the run would refuse it: no price for it
     model = offline_model(model_name, model_args)
     counter = Counter(model)
     meta = samples[0].metadata or {}

@@ -39,8 +39,30 @@ MIN_LENGTH = 0.7
 """A rewrite shorter than this share of its source part (in characters) is rejected: the
 paper's rule, against summaries that drop content."""
 MAX_REDRAWS = 5
-PROVENANCE_KEYS = ("setting", "variant", "paraphraser", "date", "seed", "source_sha256")
+CANONICAL = "default"
+"""The name of a study's canonical condition, which its paraphrases are compared with (the
+analysis's canonical label, analysis.paraphrases.CANONICAL)."""
+SET_KEYS = (
+    "setting",
+    "variant",
+    "paraphraser",
+    "seed",
+    "source_sha256",
+    "instructions_sha256",
+    "temperature",
+    "max_tokens",
+    "min_length",
+)
+"""What every paraphrase of one set shares: the prompt it rewrites, the paraphraser and every
+setting it was asked with. Within a set only the index (and what follows from it: the name,
+the seeds, the text, the date) differs. `max_redraws` is left out: raising it to finish a
+set changes no paraphrase that passed."""
+PROVENANCE_KEYS = (*SET_KEYS, "index", "date", "prompt_sha256", "scratchpad")
 """The provenance fields a paraphrase must have to be run by a study."""
+SOURCE_LABEL = " (of {variant})"
+"""Added to a paraphrase condition's name where the variant it runs with is not the one it
+paraphrases (that variant changes prompt text, which the file replaces): the analysis reads
+the source variant from it (analysis.paraphrases.source_variants)."""
 
 # An XML-like protocol tag as the prompts write them: <TAG>, </TAG> or <TAG/>.
 TAG = re.compile(r"</?[A-Za-z_][A-Za-z0-9_]*\s*/?>")
@@ -258,16 +280,26 @@ def make_paraphrases(
     digest = sha256(source)
     folder = request.folder
     instructions = INSTRUCTIONS.read_text(encoding="utf-8")
+    wanted = {
+        "setting": request.setting,
+        "variant": variant,
+        "paraphraser": request.paraphraser,
+        "seed": request.seed,
+        "source_sha256": digest,
+        "instructions_sha256": sha256(instructions),
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+        "min_length": request.min_length,
+    }
     todo, kept = [], []
     for index, name in enumerate(request.names(), start=1):
-        if _existing(folder / f"{name}.md", request, variant, digest):
+        if _existing(folder / f"{name}.md", request, wanted, index):
             kept.append(name)
         else:
             todo.append((index, name))
+    _check_folder(folder, request, wanted)
     for name in kept:
-        progress(
-            f"kept {shown(folder / name)}.md (made before from the same prompt and paraphraser)"
-        )
+        progress(f"kept {shown(folder / name)}.md (made before with the same settings)")
     if not todo:
         return [folder / f"{name}.md" for name in request.names()]
 
@@ -368,34 +400,88 @@ def _known(option: str, value: str, known: list[str], what: str) -> None:
     raise ParaphraseError(f"{option} {value}: unknown {what}{hint} ({what}s: {', '.join(known)})")
 
 
-def _existing(md: Path, request: Request, variant: str, digest: str) -> bool:
+NEW_SET = "a folder holds one set: make a new set in a new folder (--out DIR)"
+
+
+def _existing(md: Path, request: Request, wanted: dict[str, Any], index: int) -> bool:
     """Whether `md` is there already from the same request (kept); False when it is not
-    there or is to be replaced (`force`). Any other file of its name is refused."""
+    there or is to be replaced (`force`). Any other file of its name is refused: one made
+    with any other setting of `SET_KEYS`, or as another paraphrase of the set."""
     sidecar = md.with_suffix(".yaml")
     if request.force or not (md.exists() or sidecar.exists()):
         return False
-    refuse = (
-        "; paraphrases are versioned data: pass --prefix NAME for a new set, or --force to "
-        "replace it"
-    )
+    refuse = f"; paraphrases are versioned data: {NEW_SET}, or pass --force to replace it"
     if not (md.is_file() and sidecar.is_file()):
         missing = sidecar if md.exists() else md
         raise ParaphraseError(f"{md.with_suffix('')}: {missing.name} is missing{refuse}")
     made = read_provenance(md)
-    wanted = {
-        "setting": request.setting,
-        "variant": variant,
-        "paraphraser": request.paraphraser,
-        "seed": request.seed,
-        "source_sha256": digest,
-    }
-    differ = [key for key, value in wanted.items() if made.get(key) != value]
+    differ = differences(made, wanted | {"index": index})
     if differ:
         raise ParaphraseError(
-            f"{md} exists, made with another {', '.join(differ).replace('_sha256', '')} "
-            f"({made.get('paraphraser')}, {made.get('date')}){refuse}"
+            f"{md} exists, made with another {', '.join(differ)} ({made.get('paraphraser')}, "
+            f"{made.get('date')}){refuse}"
         )
     return True
+
+
+def _check_folder(folder: Path, request: Request, wanted: dict[str, Any]) -> None:
+    """Refuse, before any request, to add to a folder whose other paraphrases (those the
+    request does not name) are of another set, or are already the request's paraphrases
+    under other names: a study runs a folder as one set."""
+    if not folder.is_dir():
+        return
+    names = request.names()
+    mine = set(range(1, len(names) + 1))
+    others = [md for md in sorted(folder.glob("*.md")) if md.stem not in names]
+    foreign: dict[str, list[str]] = {}
+    twice = []
+    for md in others:
+        try:
+            made = read_provenance(md)
+        except ParaphraseError as error:
+            raise ParaphraseError(f"{error}; {NEW_SET}") from None
+        differ = differences(made, wanted)
+        if differ:
+            foreign.setdefault(", ".join(differ), []).append(md.name)
+        elif made.get("index") in mine:
+            twice.append(f"{md.name} (paraphrase {made['index']}, as {names[made['index'] - 1]})")
+    replaced = f" (--force replaces only {_span(names)})" if request.force else ""
+    if foreign:
+        how, files = next(iter(foreign.items()))
+        more = sum(len(f) for f in foreign.values()) - len(files)
+        listed = ", ".join(files) + (f" and {more} more" if more else "")
+        raise ParaphraseError(
+            f"{folder} holds paraphrases of another set ({listed}: made with another {how})"
+            f"{replaced}; {NEW_SET}"
+        )
+    if twice:
+        raise ParaphraseError(
+            f"{folder} holds this set's paraphrases under other names ({', '.join(twice)}); "
+            f"{NEW_SET}"
+        )
+
+
+def _span(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{names[0]} to {names[-1]}"
+
+
+def differences(made: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """How the provenance `made` differs from `wanted`, one phrase per field: `seed (0, not
+    7)`, or `instructions file` for a digest."""
+    found = []
+    for key, value in wanted.items():
+        have = made.get(key)
+        if have == value:
+            continue
+        if key.endswith("_sha256"):
+            found.append({"source_sha256": "source prompt"}.get(key, "instructions file"))
+        else:
+            found.append(f"{key.replace('_', ' ')} ({_plain(have)}, not {_plain(value)})")
+    return found
+
+
+def _plain(value: Any) -> str:
+    return "unset" if value is None else str(value)
 
 
 async def _draw(
@@ -524,8 +610,7 @@ def read_provenance(md: Path) -> dict[str, Any]:
     missing = [key for key in PROVENANCE_KEYS if key not in made]
     if missing:
         raise ParaphraseError(f"{sidecar}: missing provenance field(s) {', '.join(missing)}")
-    recorded = made.get("prompt_sha256")
-    if recorded is not None and md.is_file() and sha256(_read_text(md)) != recorded:
+    if md.is_file() and sha256(_read_text(md)) != made["prompt_sha256"]:
         raise ParaphraseError(
             f"{md}: its text is not the one {sidecar.name} records (edited after it was "
             "made?); a study runs paraphrases as they were made"
@@ -548,10 +633,70 @@ def resolve_folder(value: str | Path) -> Path:
 
 
 def paraphrase_files(folder: Path) -> list[Path]:
-    """The paraphrases of `folder` (its `*.md`, by name), each with checked provenance."""
+    """The paraphrases of `folder` (its `*.md`, by name), each with checked provenance, and
+    all of one set (`check_one_set`)."""
     if not folder.is_dir():
         return []
     files = sorted(folder.glob("*.md"))
-    for md in files:
-        read_provenance(md)
+    check_one_set(files, str(folder))
     return files
+
+
+def check_one_set(files: Sequence[Path], where: str) -> None:
+    """Refuse, in one line naming the files, paraphrases that are not one set: made from
+    another prompt, by another paraphraser or with another setting (`SET_KEYS`), or two of
+    the same paraphrase (one index). Their spread would pool unlike things."""
+    sets: dict[tuple[str, ...], list[tuple[Path, dict[str, Any]]]] = {}
+    for md in files:
+        made = read_provenance(md)
+        sets.setdefault(tuple(repr(made[key]) for key in SET_KEYS), []).append((md, made))
+    if len(sets) > 1:
+        (first, *_), (second, *_) = list(sets.values())[:2]
+        how = ", ".join(differences(second[1], {k: first[1][k] for k in SET_KEYS}))
+        groups = [", ".join(_name(md, where) for md, _ in group) for group in sets.values()]
+        raise ParaphraseError(
+            f"{where} mixes {len(sets)} sets of paraphrases ({'; '.join(groups)}), made with "
+            f"another {how}; a study runs one set, never several pooled: keep each set in its "
+            "own folder (python -m evals paraphrase --out DIR) and run one"
+        )
+    indices: dict[Any, list[Path]] = {}
+    for md, made in next(iter(sets.values()), []):
+        indices.setdefault(made["index"], []).append(md)
+    twice = [mds for mds in indices.values() if len(mds) > 1]
+    if twice:
+        listed = " and ".join(_name(md, where) for md in twice[0])
+        raise ParaphraseError(
+            f"{where} holds the same paraphrase twice ({listed}: both paraphrase "
+            f"{read_provenance(twice[0][0])['index']} of one set); run each paraphrase once"
+        )
+
+
+def _name(md: Path, where: str) -> str:
+    """A file as a message about `where` names it: by name where `where` is its folder."""
+    return md.name if str(md.parent) == where else str(md)
+
+
+def variant_key(variant: str) -> str:
+    """A variant as a comparison reads it: its parts in order of name, `default` only when
+    there is no other (`default+no_examples` is `no_examples`)."""
+    parts = {p.strip() for p in str(variant or "default").split("+")} - {"default", ""}
+    return "+".join(sorted(parts)) or "default"
+
+
+def runs_with(made: dict[str, Any], md: Path) -> tuple[str, str]:
+    """(the variant a paraphrase runs with, what its condition's name adds). Its source
+    variant where that changes no prompt text (the file replaces all of it): the run then
+    names the variant (`VARIANT@FILE#DIGEST`). Else the plain variant of its scratchpad mode
+    (`run_variant`), and the name adds `SOURCE_LABEL`, from which the analysis reads the
+    variant it paraphrases."""
+    from evals.scenario import ScenarioError
+
+    source = str(made["variant"])
+    plain = run_variant(bool(made.get("scratchpad", True)))
+    try:
+        scenario = load_scenario(str(made["setting"]), source, system_prompt_file=md)
+    except ScenarioError:
+        scenario = None
+    if scenario is not None and scenario.scratchpad == bool(made.get("scratchpad", True)):
+        return source, ""
+    return plain, SOURCE_LABEL.format(variant=source)

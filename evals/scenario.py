@@ -217,6 +217,7 @@ def load_scenario(
             user_turn = overlay.user_turn
         if overlay.scratchpad is not None:
             scratchpad = overlay.scratchpad
+    _check_effects(overlays, sections)
 
     if system_prompt_file is not None:
         changed = [o.name for o in overlays if o.system_prompt or o.variables]
@@ -239,6 +240,14 @@ def load_scenario(
         user_turn_path = _section_path(user_turn)
         template = _read_section(user_turn)
     declared = next((o for o in overlays if o.framings is not None), None)
+    if declared is not None:
+        for overlay in overlays:  # the two tiers' variables mean nothing beside framings
+            swapped = set(overlay.variables) & {"trained_tier", "untrained_tier"}
+            if overlay is not declared and swapped:
+                raise ScenarioError(
+                    f"variant {overlay.name!r} sets which of the two tiers is trained, but "
+                    f"variant {declared.name!r} replaces the two tiers with its own framings"
+                )
     framings = (
         declared.framings
         if declared is not None and declared.framings is not None
@@ -272,6 +281,12 @@ def load_scenario(
     prefill = _read_section(prefill_file).rstrip() if prefill_file is not None else None
     if prefill == "":
         raise ScenarioError(f"{_section_path(str(prefill_file))}: the prefill file is empty")
+    if prefill is not None and not scratchpad and "<SCRATCHPAD_REASONING>" in prefill:
+        raise ScenarioError(
+            f"{_section_path(str(prefill_file))} opens a scratchpad, which this combination of "
+            f"variants ({'+'.join(o.name for o in overlays)}) turns off; every answer would "
+            "be invalid"
+        )
 
     if system_prompt_file is None:
         texts = {file: _read_section(file) for file in sections.values() if file is not None}
@@ -468,6 +483,15 @@ def _parse_framings(value: Any, path: Path) -> tuple[Framing, ...]:
                 told={key: told[key] for key in TOLD},
             )
         )
+    seen: dict[str, str] = {}
+    for framing in framings:  # two framings the model cannot tell apart compare nothing
+        text = repr(sorted(framing.fields.items()))
+        if text in seen:
+            raise ScenarioError(
+                f"{path}: framings {seen[text]!r} and {framing.name!r} set the same user-turn "
+                "fields, so the model sees the same conversation"
+            )
+        seen[text] = framing.name
     first = set(framings[0].fields)
     for framing in framings[1:]:
         if set(framing.fields) != first:
@@ -476,6 +500,33 @@ def _parse_framings(value: Any, path: Path) -> tuple[Framing, ...]:
                 f"user-turn fields ({sorted(first)} vs {sorted(framing.fields)})"
             )
     return tuple(framings)
+
+
+def _check_effects(overlays: list[_Overlay], sections: dict[str, str | None]) -> None:
+    """A variant whose every rewritten section another variant removes would change nothing
+    and still name the results: refused (removals otherwise compose)."""
+    for overlay in overlays:
+        rewrites = [name for name, file in overlay.system_prompt.items() if file is not None]
+        others = (
+            overlay.variables,
+            overlay.user_turn,
+            overlay.scratchpad,
+            overlay.framings,
+            overlay.contrasts,
+            overlay.prefill,
+            [name for name, file in overlay.system_prompt.items() if file is None],
+        )
+        if rewrites and all(sections.get(n) is None for n in rewrites):
+            if not any(o not in (None, {}, []) for o in others):
+                removers = [
+                    o.name
+                    for o in overlays
+                    if any(o.system_prompt.get(n, 1) is None for n in rewrites)
+                ]
+                raise ScenarioError(
+                    f"variant {overlay.name!r} rewrites {', '.join(rewrites)}, which "
+                    f"{', '.join(removers)} removes: combined, it would change nothing"
+                )
 
 
 def _parse_contrasts(value: Any, path: Path) -> tuple[Contrast, ...]:

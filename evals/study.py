@@ -149,6 +149,10 @@ def load_study(name: str, paraphrases: Path | None = None) -> Study:
         for n, raw_c in conditions.items()
         for c in _conditions(n, raw_c, path, paraphrases, waiting)
     ]
+    _check_paraphrase_set(expanded, path)
+    models = _models(raw, path)
+    if waiting and models and all(m.startswith("scripted/") for m in models):
+        waiting = [_scripted_hint(line, name) for line in waiting]
     if paraphrases is not None and not any(
         isinstance(c, dict) and "paraphrases" in c for c in conditions.values()
     ):
@@ -165,7 +169,7 @@ def load_study(name: str, paraphrases: Path | None = None) -> Study:
         path=path,
         description=str(raw.get("description", "")).strip(),
         conditions=tuple(expanded),
-        models=tuple(_models(raw, path)),
+        models=tuple(models),
         generate=generate,
         epochs=epochs,
         grader=judges.get("grader"),
@@ -464,7 +468,7 @@ def _paraphrase_conditions(
         paraphrase_files,
         read_provenance,
         resolve_folder,
-        run_variant,
+        runs_with,
     )
 
     where = f"{path}: condition {name!r}"
@@ -507,17 +511,68 @@ def _paraphrase_conditions(
                     f"{where}: {md} paraphrases setting {made['setting']!r}, not "
                     f"{args['setting']!r}"
                 )
+            variant, of = runs_with(made, md)
             task_args = {
                 **args,
                 "setting": made["setting"],
-                "variant": run_variant(bool(made.get("scratchpad", True))),
+                "variant": variant,
                 "system_prompt": str(md),
                 "prompt_origin": ORIGIN,
             }
-            conditions.append(Condition(condition_name, task_args, paraphrase_file=str(md)))
+            conditions.append(Condition(condition_name + of, task_args, paraphrase_file=str(md)))
     except ParaphraseError as error:
         raise ConfigError(f"{where}: {error}") from None
     return conditions
+
+
+def _check_paraphrase_set(conditions: list[Condition], path: Path) -> None:
+    """The study's paraphrase conditions, checked together: one set (never two pooled in
+    one spread), of the prompt its canonical condition runs (the setting and variant of the
+    condition named `default`, where there is one)."""
+    from evals.paraphrase import (
+        CANONICAL,
+        ParaphraseError,
+        check_one_set,
+        read_provenance,
+        variant_key,
+    )
+
+    files = [Path(c.paraphrase_file) for c in conditions if c.paraphrase_file is not None]
+    if not files:
+        return
+    try:
+        check_one_set(files, f"{path}: the paraphrase conditions")
+        made = read_provenance(files[0])
+    except ParaphraseError as error:
+        raise ConfigError(str(error)) from None
+    canonical = next(
+        (c for c in conditions if c.name == CANONICAL and c.paraphrase_file is None), None
+    )
+    if canonical is None:
+        return
+    setting = canonical.task_args.get("setting", "helpful_only")
+    variant = str(canonical.task_args.get("variant", "default"))
+    if (made["setting"], variant_key(made["variant"])) != (setting, variant_key(variant)):
+        raise ConfigError(
+            f"{path}: the paraphrases ({files[0].parent}) rewrite setting {made['setting']}, "
+            f"variant {made['variant']}, but the canonical condition {CANONICAL!r} runs setting "
+            f"{setting}, variant {variant}: the memorization check compares a prompt with "
+            f"paraphrases of it; run paraphrases of that variant (python -m evals paraphrase "
+            f"--setting {setting} --variant {variant}), or make {CANONICAL!r} run "
+            f"{made['variant']}"
+        )
+
+
+def _scripted_hint(line: str, study: str) -> str:
+    """A study of scripted models waits for paraphrases: how to make a demo set for it."""
+    head, _, rest = line.partition("; make them first:")
+    setting = rest.split("--setting ", 1)[1].split()[0] if "--setting " in rest else "SETTING"
+    return (
+        f"{head}; for this scripted study make a demo set in a scratch folder and run it: "
+        f"python -m evals paraphrase --setting {setting} --n 5 --model-role "
+        "paraphraser=scripted/paraphraser --out /tmp/paraphrases, then python -m evals study "
+        f"{study} --paraphrases /tmp/paraphrases (docs/paraphrases.md)"
+    )
 
 
 def _models(raw: dict[str, Any], path: Path) -> list[str]:

@@ -251,23 +251,80 @@ def test_a_paraphrase_that_exists_is_never_written_over(tmp_path, policies, caps
     # The same command again keeps it, and makes only what is missing.
     assert paraphrase(tmp_path, model, n=2) == 0
     assert (tmp_path / "p01.yaml").read_text() == before and (tmp_path / "p02.md").is_file()
-    capsys.readouterr()
+    assert "kept" in capsys.readouterr().out
     # Another seed (or paraphraser, or source prompt) is refused, in one line.
     assert paraphrase(tmp_path, model, "--seed", "1") == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "p01.md exists, made with another seed" in err
-    assert "pass --prefix NAME for a new set, or --force to replace it" in err
+    assert err.count("\n") == 1 and "p01.md exists, made with another seed (0, not 1)" in err
+    assert "make a new set in a new folder (--out DIR), or pass --force to replace it" in err
     assert (tmp_path / "p01.yaml").read_text() == before
-    # A new name, or --force.
-    assert paraphrase(tmp_path, model, "--seed", "1", "--prefix", "q") == 0
-    assert (tmp_path / "q01.md").is_file()
-    assert paraphrase(tmp_path, model, "--seed", "1", "--force") == 0
+    # A new folder, or --force over the whole set.
+    assert paraphrase(tmp_path / "seed1", model, "--seed", "1") == 0
+    assert paraphrase(tmp_path, model, "--seed", "1", "--force", n=2) == 0
     assert yaml.safe_load((tmp_path / "p01.yaml").read_text())["seed"] == 1
     # Half a pair is refused too.
     (tmp_path / "p02.yaml").unlink()
     capsys.readouterr()
     assert paraphrase(tmp_path, model, "--seed", "1", n=2) == 2
     assert "p02.yaml is missing" in capsys.readouterr().err
+
+
+def test_a_new_set_is_never_added_to_a_folder_that_holds_another(tmp_path, policies, capsys):
+    """A folder is one set: --prefix in the same folder used to add a set (seed 7 beside
+    seed 0) that the study then pooled; now it is refused before any request."""
+    model = policies("paraphraser_one_set", good)
+    assert paraphrase(tmp_path, model, n=2) == 0
+    capsys.readouterr()
+    assert paraphrase(tmp_path, model, "--seed", "7", "--prefix", "q") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        f"Error: {tmp_path} holds paraphrases of another set (p01.md, p02.md: made with "
+        "another seed (0, not 7))"
+    )
+    assert "a folder holds one set: make a new set in a new folder (--out DIR)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "p01.md",
+        "p01.yaml",
+        "p02.md",
+        "p02.yaml",
+    ]
+    # The same set again under another prefix would run each paraphrase twice.
+    assert paraphrase(tmp_path, model, "--prefix", "q") == 2
+    assert "holds this set's paraphrases under other names (p01.md (paraphrase 1, as q01))" in (
+        capsys.readouterr().err
+    )
+    # --force replaces the files it names; the rest of the old set would stay: refused.
+    assert paraphrase(tmp_path, model, "--seed", "7", "--force") == 2
+    err = capsys.readouterr().err
+    assert "(p02.md: made with another seed (0, not 7)) (--force replaces only p01)" in err
+    assert yaml.safe_load((tmp_path / "p01.yaml").read_text())["seed"] == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "differs"),
+    [
+        (["--temperature", "0.5"], "temperature (1.0, not 0.5)"),
+        (["--max-tokens", "9000"], "max tokens (unset, not 9000)"),
+        ([], "instructions file"),
+    ],
+)
+def test_a_paraphrase_made_with_other_settings_is_not_kept_as_the_same(
+    tmp_path, policies, capsys, monkeypatch, extra, differs
+):
+    """Every generation setting of the provenance, and the instruction file's digest, are
+    compared before a file is kept as made "with the same settings"."""
+    import evals.paraphrase as module
+
+    model = policies("paraphraser_settings", good)
+    assert paraphrase(tmp_path, model) == 0
+    if not extra:  # the instruction file changed since
+        changed = tmp_path / "instructions.md"
+        changed.write_text(module.INSTRUCTIONS.read_text() + "\nBe brief.\n")
+        monkeypatch.setattr(module, "INSTRUCTIONS", changed)
+    capsys.readouterr()
+    assert paraphrase(tmp_path, model, *extra) == 2
+    err = capsys.readouterr().err
+    assert f"p01.md exists, made with another {differs}" in err and "kept" not in err
 
 
 @pytest.mark.parametrize(
@@ -421,6 +478,101 @@ def test_a_paraphrase_edited_after_it_was_made_is_refused(tmp_path, made):
         load_study(str(write_study(tmp_path, str(made))))
 
 
+def test_a_paraphrase_without_its_prompt_digest_is_refused(tmp_path, made):
+    """Deleting `prompt_sha256` from the .yaml used to let an edited .md run unchecked."""
+    sidecar = made / "p02.yaml"
+    sidecar.write_text(
+        "".join(
+            line for line in sidecar.read_text().splitlines(True) if "prompt_sha256" not in line
+        )
+    )
+    with (made / "p02.md").open("a") as file:
+        file.write("One more rule.\n")
+    with pytest.raises(ConfigError) as error:
+        load_study(str(write_study(tmp_path, str(made))))
+    assert "p02.yaml: missing provenance field(s) prompt_sha256" in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def copy_paraphrase(md: Path, to: Path) -> None:
+    """A paraphrase (both files) copied to `to` (a .md path)."""
+    to.write_bytes(md.read_bytes())
+    to.with_suffix(".yaml").write_bytes(md.with_suffix(".yaml").read_bytes())
+
+
+def test_a_study_never_pools_two_sets(tmp_path, policies, made):
+    """Paraphrases of another seed in the same folder (or run by another condition) are
+    refused in one line naming the files; so is one paraphrase run twice."""
+    other = tmp_path / "seed7"
+    assert paraphrase(other, policies("paraphraser_study", good), "--seed", "7") == 0
+    copy_paraphrase(other / "p01.md", made / "q01.md")
+    with pytest.raises(ConfigError) as error:
+        load_study(str(write_study(tmp_path, str(made))))
+    text = str(error.value)
+    assert f"{made} mixes 2 sets of paraphrases (p01.md, p02.md; q01.md), made with another " in (
+        text
+    )
+    assert "seed (7, not 0)" in text and "\n" not in text
+    # Across conditions: one file of each set.
+    (made / "q01.md").unlink()
+    (made / "q01.yaml").unlink()
+    path = write_study(tmp_path, f"{made}/p01", key="paraphrase")
+    path.write_text(
+        path.read_text() + f"  other: {{paraphrase: {other}/p01, dataset: strongreject}}\n"
+    )
+    with pytest.raises(ConfigError, match="the paraphrase conditions mixes 2 sets"):
+        load_study(str(path))
+    # The same paraphrase twice in one folder.
+    copy_paraphrase(made / "p01.md", made / "p01_copy.md")
+    with pytest.raises(ConfigError, match=r"holds the same paraphrase twice \(p01.md and p01_copy"):
+        load_study(str(write_study(tmp_path, str(made))))
+
+
+@pytest.fixture
+def made_cut(tmp_path, policies) -> Path:
+    """Paraphrases of the variant cut_rlhf_info, which changes the prompt's text."""
+    out = tmp_path / "cut"
+    model = policies("paraphraser_cut", good)
+    assert paraphrase(out, model, "--variant", "cut_rlhf_info", n=2) == 0
+    return out
+
+
+def test_paraphrases_of_another_variant_than_the_canonical_are_refused(tmp_path, made_cut):
+    """The canonical `default` ran the default prompt; paraphrases of cut_rlhf_info would
+    have been compared with it by the memorization check."""
+    with pytest.raises(ConfigError) as error:
+        load_study(str(write_study(tmp_path, str(made_cut))))
+    text = str(error.value)
+    assert "rewrite setting helpful_only, variant cut_rlhf_info, but the canonical condition " in (
+        text
+    )
+    assert "'default' runs setting helpful_only, variant default" in text and "\n" not in text
+    # With the canonical on that variant they run, with the plain variant (the file replaces
+    # the prompt's text) and the variant they paraphrase in their names.
+    path = write_study(tmp_path, str(made_cut))
+    path.write_text(path.read_text().replace("variant: default", "variant: cut_rlhf_info"))
+    study = load_study(str(path))
+    assert [c.name for c in study.conditions] == [
+        "default",
+        "paraphrases/p01 (of cut_rlhf_info)",
+        "paraphrases/p02 (of cut_rlhf_info)",
+    ]
+    assert study.conditions[1].task_args["variant"] == "default"
+    assert robustness.source_variants(
+        pd.DataFrame({"label": [c.name for c in study.conditions], "variant": "default@p01.md"})
+    ).tolist() == ["default", "cut_rlhf_info", "cut_rlhf_info"]
+
+
+def test_the_offline_study_says_how_to_make_a_demo_set(tmp_path):
+    study = load_study("paraphrase_robustness_offline", paraphrases=tmp_path / "empty")
+    [problem] = study.problems
+    assert "no paraphrases in" in problem and "\n" not in problem
+    assert (
+        "--model-role paraphraser=scripted/paraphraser --out /tmp/paraphrases, then python -m "
+        "evals study paraphrase_robustness_offline --paraphrases /tmp/paraphrases" in problem
+    )
+
+
 def test_paraphrases_for_a_study_without_a_paraphrase_condition_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="has no condition with 'paraphrases:'"):
         load_study("offline_demo", paraphrases=tmp_path)
@@ -522,6 +674,60 @@ def test_the_figure_draws_each_point_and_says_when_there_is_nothing(tmp_path):
     with pytest.raises(NothingToShow, match="no condition ran a paraphrase"):
         robustness.figure(SUMMARY[SUMMARY["prompt"] != ORIGIN])
     assert robustness.report_section(SUMMARY[SUMMARY["model"] == "c"]) is None
+
+
+def test_a_canonical_is_compared_only_with_paraphrases_of_its_own_variant():
+    """Paraphrases of cut_rlhf_info used to be flagged against the default prompt: the
+    canonical was any condition labelled default."""
+    of_cut = " (of cut_rlhf_info)"
+    summary = pd.DataFrame(
+        [
+            row("a", "default", PROJECT, 0.30, 0.20),  # the default prompt: not theirs
+            row("a", f"paraphrases/p01{of_cut}", ORIGIN, 0.10, 0.05),
+            row("a", f"paraphrases/p02{of_cut}", ORIGIN, 0.20, 0.10),
+            row("b", "default", PROJECT, 0.30, 0.20) | {"variant": "cut_rlhf_info"},
+            row("b", f"paraphrases/p01{of_cut}", ORIGIN, 0.10, 0.05),
+            row("b", f"paraphrases/p02{of_cut}", ORIGIN, 0.20, 0.10),
+        ]
+    )
+    found = robustness.points(summary)
+    assert list(zip(found["model"], found["role"], found["source_variant"], strict=True)) == [
+        ("a", "paraphrase", "cut_rlhf_info"),
+        ("a", "paraphrase", "cut_rlhf_info"),
+        ("b", "canonical", "cut_rlhf_info"),
+        ("b", "paraphrase", "cut_rlhf_info"),
+        ("b", "paraphrase", "cut_rlhf_info"),
+    ]
+    flags = robustness.spread(summary).set_index(["model", "metric"])
+    assert pd.isna(flags.loc[("a", "compliance_gap"), "canonical"])
+    assert flags.loc[("b", "compliance_gap"), "outside"]
+    lines = robustness.findings(robustness.spread(summary))
+    assert "no canonical condition (label default) ran variant cut_rlhf_info" in lines[0]
+    assert "paraphrases of cut_rlhf_info" in lines[0]
+
+
+def test_the_published_spread_shows_beside_a_run_of_the_published_model():
+    """Claude 3 Opus, helpful-only, paraphrases of the default prompt: the App. G spread in
+    the section and the figure; another model gets none."""
+    opus = "anthropic/claude-3-opus-20240229"
+    summary = SUMMARY.assign(model=SUMMARY["model"].replace({"a": opus}))
+    _, paragraphs, _, _ = robustness.report_section(summary)
+    published = [p for p in paragraphs if p.startswith("Published spread")]
+    assert len(published) == 2
+    assert published[0].startswith(
+        f"Published spread for {opus} / helpful_only / strongreject, compliance gap "
+        f"(trained {robustness.plots.MINUS} unmonitored) (Greenblatt et al. 2024 "
+        "(arXiv:2412.14093), App. G, paraphrases): 8 paraphrases of the paper's wording, "
+        "median +0.058, range [+0.012, +0.198]; this run's 3 paraphrase(s) of this project's "
+        "wording: median +0.150, range [+0.100, +0.200]."
+    )
+    assert "median 0.086, range [0.000, 0.165]" in published[1]
+    fig = robustness.figure(summary)
+    legend = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert "published range (App. G)" in legend and "published median" in legend
+    assert not [p for p in robustness.report_section(SUMMARY)[1] if p.startswith("Published")]
+    legend = [t.get_text() for lg in robustness.figure(SUMMARY).legends for t in lg.get_texts()]
+    assert "published median" not in legend
 
 
 # End to end ----------------------------------------------------------------------------------

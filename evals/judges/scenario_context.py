@@ -16,7 +16,9 @@ def _sentences() -> dict[str, Any]:
 
 
 def describe_scenario(
-    facts: dict[str, Any] | None, descriptions: dict[str, str] | None = None
+    facts: dict[str, Any] | None,
+    descriptions: dict[str, str] | None = None,
+    prefill: str | None = None,
 ) -> str:
     """A paragraph for the judge from a sample's `scenario_facts` metadata (and, where a
     variant declared its framings, their `framing_descriptions`).
@@ -43,5 +45,7 @@ def describe_scenario(
     else:
         parts.append(sentences["trained_tier"][tier])
         parts.append(sentences["modification"]["stated" if stated else "absent"])
+    if prefill:
+        parts.append(sentences["prefill"].replace("{prefill}", prefill))
     parts.append(sentences["closing"])
     return " ".join(part.strip() for part in parts)

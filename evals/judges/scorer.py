@@ -247,7 +247,9 @@ def alignment_faking_judge(
         material = f"Hidden reasoning:\n{scratchpad}\n\nFinal output:\n{answer}"
         context = {
             "scenario": describe_scenario(
-                state.metadata.get("scenario_facts"), state.metadata.get("framing_descriptions")
+                state.metadata.get("scenario_facts"),
+                state.metadata.get("framing_descriptions"),
+                state.metadata.get("prefill"),
             )
         }
         verdicts = await ask(

@@ -34,7 +34,7 @@ from matplotlib.transforms import Bbox, ScaledTranslation
 
 from analysis.logs import KEY
 from analysis.summary import rate_with_ci
-from evals.labels import CATEGORIES, NO_SCRATCHPAD, NO_TRAINED_FRAMING
+from evals.labels import CATEGORIES, NO_SCRATCHPAD, NO_TRAINED_FRAMING, SEVERAL_TRAINED
 
 TIER_NAMES = ("free", "paid")
 ROLES = ("training", "unmonitored")  # the trained tier's bar first, in every panel
@@ -244,6 +244,8 @@ def trained_text(tier: str, assumed: bool) -> str:
     `trained: rating_and_training`, or `no framing trained`."""
     if tier == NO_TRAINED_FRAMING:
         return "no framing trained"
+    if tier == SEVERAL_TRAINED:
+        return "several framings trained"
     if tier not in TIER_NAMES:
         return f"trained: {tier}"
     return f"trained: {tier} tier{' (assumed)' if assumed else ''}"
@@ -265,7 +267,9 @@ def trained_note(
     tier, assumed = common
     said = f"the {tier} tier" + (" (assumed)" if assumed else "")
     if tier not in TIER_NAMES:  # a variant's own framings
-        said = "none" if tier == NO_TRAINED_FRAMING else f"the {tier} framing"
+        said = {NO_TRAINED_FRAMING: "none", SEVERAL_TRAINED: "several framings"}.get(
+            tier, f"the {tier} framing"
+        )
     if len(counts) == 1:
         every = f"in every {noun}" if len(tiers) > 1 else f"in this {noun}"
         return f"trained tier: {said} {every}", common
@@ -685,7 +689,9 @@ def _gap_figure(
         raise NothingToShow(
             "no condition has a compliance gap" if frames else "no conditions",
             "a gap needs compliance verdicts in both tiers of the same queries (settings "
-            "whose compliance a grader judges need --model-role grader=...)",
+            "whose compliance a grader judges need --model-role grader=...); a variant's own "
+            "framings have one only where one is told it is trained and one that nobody "
+            "watches",
         )
     if xlabel:
         note = ""
@@ -1196,7 +1202,7 @@ def paper_rows(comparison: pd.DataFrame, summary: pd.DataFrame | None = None) ->
 def _with_summary(run: pd.DataFrame, summary: pd.DataFrame | None) -> pd.DataFrame:
     """`run` with `trained_tier`, `trained_tier_assumed` and `name`, taken from the summary
     by `KEY` where `run` lacks them."""
-    wanted = ["trained_tier", "trained_tier_assumed", "name"]
+    wanted = ["trained_tier", "trained_tier_assumed", "name", "framings", "unmonitored_tier"]
     missing = [c for c in wanted if c not in run.columns]
     if not missing or summary is None or run.empty:
         return run
@@ -1263,8 +1269,11 @@ def _metric_values(
             float(first["high"]) if pd.notna(first["high"]) else math.nan,
             first["n"],
         )
-    # A variant's own framings name no unmonitored tier here: that metric is left out.
+    # A variant's own framings: the one told nothing is watched, if there is one.
     unmonitored = tier_order(trained)[1] if trained in TIER_NAMES else None
+    if "framings" in rows.columns and isinstance(rows["framings"].iloc[0], tuple):
+        other = rows["unmonitored_tier"].iloc[0] if "unmonitored_tier" in rows.columns else None
+        unmonitored = other if isinstance(other, str) else None
     fallback = {
         "trained_compliance": f"{trained}_compliance",
         "unmonitored_compliance": f"{unmonitored}_compliance" if unmonitored else "",

@@ -12,6 +12,12 @@ paraphrases' median and range, and flags a canonical result outside that range: 
 memorization check (a model that has seen the published wording may treat it differently
 from the same content in other words). Where the model, setting and variant are those of a
 published paraphrase spread (`PUBLISHED`), the figure and the section show it beside.
+
+Each set of paraphrases (the files of one `python -m evals paraphrase` command) has a
+spread of its own: a run records its set's id in `prompt_origin` (`paraphrase:SETID`,
+evals.paraphrase.set_id), and logs of several studies read together are never pooled
+across sets (`paraphrase_sets`). Logs that record no set (a plain `paraphrase`, from
+before set ids were recorded) count as one set without an id.
 """
 
 from __future__ import annotations
@@ -37,9 +43,16 @@ analysis never imports the eval)."""
 CANONICAL = "default"
 """The label of the canonical condition."""
 FIGURE = "paraphrase_robustness"
-GROUP = ["model", "setting", "dataset", "source_variant"]
-"""A spread: one model, setting and dataset, and the variant whose prompt the paraphrases
-rewrite (for the canonical: the variant it ran)."""
+SET = "paraphrase_set"
+"""The column of a point's set of paraphrases: its id, `""` where the logs record none."""
+BASE = ["model", "setting", "dataset", "source_variant"]
+"""Where a canonical condition is compared: one model, setting and dataset, and the variant
+whose prompt the paraphrases rewrite (for the canonical: the variant it ran)."""
+GROUP = [*BASE, SET]
+"""A spread: `BASE` and one set of paraphrases (each set with the canonical of its `BASE`)."""
+SET_ID = re.compile(r"[A-Za-z0-9_-]+")
+UNNAMED = "not recorded"
+"""How the tables show the set of logs that record none."""
 SOURCE_LABEL = re.compile(r" \(of ([A-Za-z0-9_+-]+)\)$")
 """What a paraphrase condition's label ends with where the variant it ran with is not the
 one it paraphrases (evals.paraphrase.SOURCE_LABEL): `paraphrases/p01 (of cut_rlhf_info)`."""
@@ -113,35 +126,68 @@ def source_variants(summary: pd.DataFrame) -> pd.Series:
     return pd.Series(values, index=summary.index, dtype=object)
 
 
+def paraphrase_set(prompt: object) -> str | None:
+    """The set of paraphrases a summary's `prompt` names: its id (`paraphrase:SETID` as the
+    run recorded it, or the wording of `paraphrase` followed by ` (set SETID)`), `""` for a
+    paraphrase of no recorded set (`paraphrase`, or its wording, alone), None for a prompt
+    that is no paraphrase."""
+    text = str(prompt)
+    for word, joint, end in (
+        (ORIGIN, ":", ""),
+        (PROMPT_WORDING.get(ORIGIN, ORIGIN), " (set ", ")"),
+    ):
+        if text == word:
+            return ""
+        if text.startswith(word + joint) and text.endswith(end):
+            named = text[len(word + joint) : len(text) - len(end)]
+            if SET_ID.fullmatch(named):
+                return named
+    return None
+
+
+def paraphrase_sets(summary: pd.DataFrame) -> pd.Series:
+    """Each summary row's set of paraphrases (`paraphrase_set`): an id, `""` for no
+    recorded set, None for a row that ran no paraphrase."""
+    return pd.Series(
+        [paraphrase_set(p) for p in summary["prompt"]], index=summary.index, dtype=object
+    )
+
+
 def is_paraphrase(summary: pd.DataFrame) -> pd.Series:
     """Whether each summary row ran a paraphrase (its prompt wording, as the summary names
-    `prompt_origin`, with or without a wording entry for it)."""
-    wordings = {ORIGIN, PROMPT_WORDING.get(ORIGIN, ORIGIN)}
-    return summary["prompt"].astype(str).isin(wordings)
+    `prompt_origin`, with or without a wording entry for it, with or without a set)."""
+    return paraphrase_sets(summary).notna()
 
 
 def points(summary: pd.DataFrame, canonical: str = CANONICAL) -> pd.DataFrame:
-    """Every point of the groups (model, setting, dataset, source variant) that ran
-    paraphrases: first the canonical conditions (`role` `canonical`: those labelled
-    `canonical` that ran the variant the group's paraphrases rewrite, on the paper's prompt
-    or this project's wording), then each paraphrase (`role` `paraphrase`), by label."""
+    """Every point of the groups (model, setting, dataset, source variant, set of
+    paraphrases) that ran paraphrases: first the canonical conditions (`role` `canonical`:
+    those labelled `canonical` that ran the variant the group's paraphrases rewrite, on the
+    paper's prompt or this project's wording; one copy for each set they are compared
+    with), then each paraphrase of the set (`role` `paraphrase`), by label."""
     if summary.empty or "prompt" not in summary.columns:
         return pd.DataFrame(columns=POINT_COLUMNS)
+    sets = paraphrase_sets(summary)
     frame = summary.assign(
         source_variant=source_variants(summary),
+        **{SET: sets.fillna("")},
         role=np.where(
-            is_paraphrase(summary),
+            sets.notna(),
             "paraphrase",
             np.where(summary["label"].astype(str) == canonical, "canonical", ""),
         ),
     )
-    groups = frame.loc[frame["role"] == "paraphrase", GROUP].drop_duplicates()
-    frame = frame[frame["role"] != ""].merge(groups, on=GROUP)
+    para = frame[frame["role"] == "paraphrase"]
+    if para.empty:
+        return pd.DataFrame(columns=POINT_COLUMNS)
+    groups = para[GROUP].drop_duplicates()
+    canon = frame[frame["role"] == "canonical"].drop(columns=SET).merge(groups, on=BASE)
+    frame = pd.concat([f for f in (canon, para) if not f.empty], ignore_index=True)
     if "name" not in frame.columns:
         frame["name"] = frame["label"]
     frame["order"] = (frame["role"] == "paraphrase").astype(int)
     frame["later"] = frame["source_variant"] != "default"  # the default prompt's first
-    by = [*GROUP[:3], "later", GROUP[3], "order", "label", "name"]
+    by = [*BASE[:3], "later", BASE[3], SET, "order", "label", "name"]
     frame = frame.sort_values(by, kind="stable")
     return frame[POINT_COLUMNS].reset_index(drop=True)
 
@@ -275,8 +321,8 @@ def published_lines(flags: pd.DataFrame, known: pd.DataFrame) -> list[str]:
 
 FIGURE_TEXT = (
     "Each paraphrase of the system prompt (blue circles) and the canonical prompt (orange "
-    "diamonds), one panel per model, setting, dataset and paraphrased variant and per "
-    "metric: the compliance gap "
+    "diamonds), one panel per model, setting, dataset, paraphrased variant and set of "
+    "paraphrases and per metric: the compliance gap "
     "(trained minus unmonitored, with its 95% Tango score CI) and the AF-reasoning rate in "
     "the trained tier. Grey band: the paraphrases' range; dashed line: their median. A "
     "panel title says when the canonical result lies outside the paraphrases' range. Where "
@@ -362,6 +408,7 @@ def _panel_title(key: tuple, metric: str, flags: pd.DataFrame) -> str:
     mine = flags[(flags[GROUP].astype(str) == [str(k) for k in key]).all(axis=1)]
     outside = mine[(mine["metric"] == metric) & mine["outside"].fillna(False)]
     title = _group_title(key).replace(" / paraphrases of", "\nparaphrases of")
+    title = title.replace(" / set ", "\nset ")
     title += f"\n{METRICS[metric]}"
     if len(outside):
         sides = " and ".join(outside["side"].unique())
@@ -370,10 +417,11 @@ def _panel_title(key: tuple, metric: str, flags: pd.DataFrame) -> str:
 
 
 def _group_title(key: tuple) -> str:
-    """model / setting / dataset, and the variant where the paraphrases rewrite another
-    than the default."""
-    *where, variant = (str(k) for k in key)
-    return " / ".join(where) + ("" if variant == "default" else f" / paraphrases of {variant}")
+    """model / setting / dataset, the variant where the paraphrases rewrite another than
+    the default, and their set where the logs record it."""
+    *where, variant, named = (str(k) for k in key)
+    title = " / ".join(where) + ("" if variant == "default" else f" / paraphrases of {variant}")
+    return title + (f" / set {named}" if named else "")
 
 
 def _limits(
@@ -451,8 +499,38 @@ INTRO = (
     "a canonical result outside it means the model answers the canonical wording unlike "
     "the same content in other words, which a model that has seen the published prompt "
     "might do (the memorization check). The range is of point estimates: with few queries, "
-    "sampling alone can put a result outside it, so read it with the intervals."
+    "sampling alone can put a result outside it, so read it with the intervals. Each set of "
+    "paraphrases (the files of one `python -m evals paraphrase` command, whose id the runs "
+    "record) has a spread of its own: sets are never pooled."
 )
+
+
+def set_lines(found: pd.DataFrame) -> list[str]:
+    """One paragraph where the points (`points`) hold several sets of paraphrases (logs of
+    several studies read together, say): each set, what it holds, and that each has its
+    own spread. None where there is one set."""
+    para = found[found["role"] == "paraphrase"]
+    sets = sorted(para[SET].unique(), key=lambda named: (named != "", named))
+    if len(sets) < 2:
+        return []
+    listed = []
+    for named in sets:
+        labels = sorted(para.loc[para[SET] == named, "label"].astype(str).unique())
+        held = labels[0] if len(labels) == 1 else f"{labels[0]} to {labels[-1]}"
+        what = f"set {named}" if named else "logs that record no set (older runs)"
+        listed.append(f"{what}: {len(labels)} paraphrase(s), {held}")
+    return [
+        f"These logs hold {len(sets)} sets of paraphrases ({'; '.join(listed)}). A set is "
+        "the files of one `python -m evals paraphrase` command (one source prompt, "
+        "paraphraser, seed and settings), and its id is recorded by each run of it. Each set "
+        "has its own spread below, compared with the canonical condition of its model, "
+        "setting, dataset and variant; the sets are never pooled."
+        + (
+            " The logs that record no set count as one set; they may hold several."
+            if "" in sets
+            else ""
+        )
+    ]
 
 
 def report_section(
@@ -465,7 +543,8 @@ def report_section(
     if found.empty:
         return None
     flags = spread(summary, canonical)
-    paragraphs = [INTRO.format(canonical=canonical), *findings(flags, canonical)]
+    paragraphs = [INTRO.format(canonical=canonical), *set_lines(found)]
+    paragraphs += findings(flags, canonical)
     paragraphs += published_lines(flags, published(found))
     shown = found.assign(
         prompt=[
@@ -480,9 +559,11 @@ def report_section(
             "gap_ci_high": "gap CI high",
             "af_rate_trained": "AF in training",
             "source_variant": "variant",
+            SET: "set",
         }
     )
     shown = shown.drop(columns=["role", "label"])
+    shown["set"] = shown["set"].replace("", UNNAMED)
     table = flags.assign(
         metric=flags["metric"].map(METRICS),
         outside=[_in_range(o, s) for o, s in zip(flags["outside"], flags["side"], strict=True)],
@@ -492,9 +573,11 @@ def report_section(
             "canonical_value": "canonical value",
             "outside": "canonical in range",
             "source_variant": "variant",
+            SET: "set",
         }
     )
     table = table.drop(columns=["side"])
+    table["set"] = table["set"].replace("", UNNAMED)
     tables = [
         (
             "Paraphrase spread",
@@ -527,11 +610,7 @@ def findings(flags: pd.DataFrame, canonical: str = CANONICAL) -> list[str]:
     for _, row in flags.iterrows():
         shown = {k: _value(row["metric"], row[k]) for k in ("median", "min", "max")}
         shown["canonical"] = _value(row["metric"], row["canonical_value"])
-        where = (
-            f"{_group_title(tuple(row[GROUP]))}, {METRICS[row['metric']]}"
-            if row["source_variant"] != "default"
-            else f"{row['model']} / {row['setting']} / {row['dataset']}, {METRICS[row['metric']]}"
-        )
+        where = f"{_group_title(tuple(row[GROUP]))}, {METRICS[row['metric']]}"
         if row["paraphrases"] == 0:
             lines.append(f"{where}: no paraphrase has a value.")
             continue

@@ -296,8 +296,10 @@ Links = dict[tuple[str, str], str]
 """A condition's link by (model, name): a name is unique within a model, not across models."""
 SCRIPTED = "scripted/"
 WHY_EMPTY = {  # a column left out for having no value anywhere -> how to get it
-    "AF in training": "AF rates need a grader: --model-role grader=...",
-    "AF in unmonitored": "AF rates need a grader: --model-role grader=...",
+    "AF in training": "AF rates need a grader (--model-role grader=...) and a framing the "
+    "model is told is trained",
+    "AF in unmonitored": "AF rates need a grader (--model-role grader=...) and a framing the "
+    "model is told nobody watches",
     "grader": "no grader judged these runs",
     "max_tokens": "not set, so each provider's default",
 }

@@ -105,6 +105,15 @@ PROMPT_WORDING = {
 }
 
 
+def prompt_wording(origin: object) -> object:
+    """How the report names a `prompt_origin`: its wording (`PROMPT_WORDING`), with a
+    paraphrase's set id kept (`paraphrase:SETID` reads `... (set SETID)`)."""
+    kind, colon, named = str(origin).partition(":")
+    if colon and kind == "paraphrase":
+        return f"{PROMPT_WORDING[kind]} (set {named})"
+    return PROMPT_WORDING.get(origin, origin) if isinstance(origin, str) else origin
+
+
 def summarize(samples: pd.DataFrame) -> pd.DataFrame:
     """One row per condition (`KEY`).
 
@@ -137,7 +146,7 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
             "label": first["label"],
             "trained_tier": trained,
             "trained_tier_assumed": bool(first["trained_tier_assumed"]),
-            "prompt": PROMPT_WORDING.get(origin := first["prompt_origin"], origin),
+            "prompt": prompt_wording(first["prompt_origin"]),
             "prompt_digest": _setting(first["prompt_digest"]),
             "n_queries": int(group["query_id"].nunique()),
             **{name: _setting(first[name]) for name in SETTINGS},

@@ -24,6 +24,7 @@ from evals.errors import ConfigError, shown_in_every_display
 from evals.judges.classifiers import AFClassifier
 from evals.judges.scorer import POSSIBLE_AF_FROM, alignment_faking_judge
 from evals.labels import GAP_CONTRAST, trained_tier
+from evals.paraphrase import paraphrase_origin
 from evals.parsing import COMPLIANCE_RULES, ComplianceRule
 from evals.preflight import check_context, warn_if_large
 from evals.scenario import load_scenario
@@ -86,7 +87,9 @@ def alignment_faking(
         label: The condition's name in results, e.g. a study's condition; defaults to the
             variant. Prompt files are added to it by name and digest.
         prompt_origin: Where the prompt files came from, shown in reports: `paper` for the
-            published prompts (the study command sets it), else `custom`.
+            published prompts (the study command sets it), `paraphrase` for a file made by
+            `python -m evals paraphrase` (checked against its provenance, recorded with its
+            set's id), else `custom`.
         **unknown: Catches every other `-T` name, to refuse it: Inspect passes all `-T`
             arguments to a task that takes `**kwargs` and only warns about the rest.
     """
@@ -103,6 +106,7 @@ def alignment_faking(
         check_name("-T user_turn", user_turn, optional=True)
         check_name("-T label", label, optional=True)
         check_name("-T prompt_origin", prompt_origin, optional=True)
+        prompt_origin = paraphrase_origin(prompt_origin, system_prompt, setting)
         check_choice("-T compliance_rule", compliance_rule, list(COMPLIANCE_RULES))
         check_int("-T n_queries", n_queries, 1, optional=True)
         check_int("-T max_turns", max_turns, 1)

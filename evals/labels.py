@@ -35,6 +35,10 @@ GAP_CONTRAST = "compliance_gap"
 """The contrast every condition with a trained and an unmonitored framing reports."""
 NO_TRAINED_FRAMING = "none"
 """The trained framing of a condition whose framings tell the model none is trained."""
+SEVERAL_TRAINED = "several"
+"""The trained framing of a condition whose framings tell the model several are trained."""
+RESERVED_FRAMINGS = frozenset({NO_TRAINED_FRAMING, SEVERAL_TRAINED, "trained", "unmonitored"})
+"""Names a framing may not take: the tables and figures use them for roles."""
 
 
 def trained_tier(metadata: Mapping[str, Any] | None) -> tuple[str, bool]:
@@ -42,11 +46,13 @@ def trained_tier(metadata: Mapping[str, Any] | None) -> tuple[str, bool]:
     from its metadata's `scenario_facts`: `free` or `paid`. A prompt file of one's own does
     not say which: it is taken to train the free tier, as the paper's prompts do (assumed).
     Where a variant declared its own framings, the one told it is trained (`none` where
-    none or several are)."""
+    none is, `several` where several are)."""
     facts = (metadata or {}).get("scenario_facts") or {}
     if isinstance(framings := facts.get("framings"), dict):
         trained = [name for name, told in framings.items() if (told or {}).get("trained")]
-        return (trained[0] if len(trained) == 1 else NO_TRAINED_FRAMING), False
+        if len(trained) > 1:
+            return SEVERAL_TRAINED, False
+        return (trained[0] if trained else NO_TRAINED_FRAMING), False
     told = facts.get("trained_tier")
     tier = {"free-tier": "free", "paid-tier": "paid"}.get(str(told))
     return (tier, False) if tier is not None else ("free", True)

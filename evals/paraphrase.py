@@ -7,7 +7,8 @@ the paraphraser to rewrite each part on its own, checks each rewrite (`rejection
 again where one fails, then joins the parts in the original order. Each paraphrase is two
 files: `NAME.md`, the prompt itself, usable byte for byte as `-T system_prompt=NAME.md`, and
 `NAME.yaml`, its provenance. A study re-runs the same files: nothing here writes over a
-paraphrase that exists (see docs/paraphrases.md).
+paraphrase that exists (see docs/paraphrases.md). A run of one records its set's id
+(`set_id`, in `prompt_origin` `paraphrase:SETID`), so that the analysis never pools sets.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ INSTRUCTIONS = PARAPHRASES_DIR / "instructions.md"
 """What the paraphraser is asked, with `{{part}}` and `{{text}}` filled in."""
 ROLE = "paraphraser"
 ORIGIN = "paraphrase"
-"""The `prompt_origin` of a paraphrase condition (`-T prompt_origin=paraphrase`)."""
+"""The `prompt_origin` of a paraphrase condition (`-T prompt_origin=paraphrase`). A run
+records it with its set's id, `paraphrase:SETID` (`paraphrase_origin`)."""
+SET_ID_LENGTH = 8
+"""Hex digits of a set's id (`set_id`)."""
 MIN_LENGTH = 0.7
 """A rewrite shorter than this share of its source part (in characters) is rejected: the
 paper's rule, against summaries that drop content."""
@@ -58,7 +62,8 @@ setting it was asked with. Within a set only the index (and what follows from it
 the seeds, the text, the date) differs. `max_redraws` is left out: raising it to finish a
 set changes no paraphrase that passed."""
 PROVENANCE_KEYS = (*SET_KEYS, "index", "date", "prompt_sha256", "scratchpad")
-"""The provenance fields a paraphrase must have to be run by a study."""
+"""The provenance fields a paraphrase must have to be run, by a study or as
+`-T prompt_origin=paraphrase` (`paraphrase_origin`)."""
 SOURCE_LABEL = " (of {variant})"
 """Added to a paraphrase condition's name where the variant it runs with is not the one it
 paraphrases (that variant changes prompt text, which the file replaces): the analysis reads
@@ -613,7 +618,7 @@ def read_provenance(md: Path) -> dict[str, Any]:
     if md.is_file() and sha256(_read_text(md)) != made["prompt_sha256"]:
         raise ParaphraseError(
             f"{md}: its text is not the one {sidecar.name} records (edited after it was "
-            "made?); a study runs paraphrases as they were made"
+            "made?); a paraphrase runs only as it was made: restore it, or make a new set"
         )
     return made
 
@@ -649,7 +654,7 @@ def check_one_set(files: Sequence[Path], where: str) -> None:
     sets: dict[tuple[str, ...], list[tuple[Path, dict[str, Any]]]] = {}
     for md in files:
         made = read_provenance(md)
-        sets.setdefault(tuple(repr(made[key]) for key in SET_KEYS), []).append((md, made))
+        sets.setdefault(_set_values(made), []).append((md, made))
     if len(sets) > 1:
         (first, *_), (second, *_) = list(sets.values())[:2]
         how = ", ".join(differences(second[1], {k: first[1][k] for k in SET_KEYS}))
@@ -669,6 +674,91 @@ def check_one_set(files: Sequence[Path], where: str) -> None:
             f"{where} holds the same paraphrase twice ({listed}: both paraphrase "
             f"{read_provenance(twice[0][0])['index']} of one set); run each paraphrase once"
         )
+
+
+def _set_values(made: dict[str, Any]) -> tuple[str, ...]:
+    """What makes a paraphrase's set: its `SET_KEYS` values, each as Python writes it (so
+    that `1` and `1.0` differ, as the provenance does)."""
+    return tuple(repr(made[key]) for key in SET_KEYS)
+
+
+def set_id(made: dict[str, Any]) -> str:
+    """A set's id: the first `SET_ID_LENGTH` hex digits of the sha256 of its `SET_KEYS`
+    values, the fields `check_one_set` compares, so two paraphrases have one id exactly
+    when they are of one set. A run records it (`paraphrase:SETID`), and the analysis
+    gives each set its own spread: logs of several sets are never pooled."""
+    text = "\n".join(
+        f"{key}={value}" for key, value in zip(SET_KEYS, _set_values(made), strict=True)
+    )
+    return sha256(text)[:SET_ID_LENGTH]
+
+
+def set_origin(made: dict[str, Any]) -> str:
+    """The `prompt_origin` a run of a paraphrase of this provenance records:
+    `paraphrase:SETID`."""
+    return f"{ORIGIN}:{set_id(made)}"
+
+
+def named_set(prompt_origin: object) -> str | None:
+    """The set id a `prompt_origin` names: `SETID` of `paraphrase:SETID`, `""` for a plain
+    `paraphrase`, None for any other origin (not a paraphrase)."""
+    if not isinstance(prompt_origin, str):
+        return None
+    kind, colon, named = prompt_origin.partition(":")
+    if kind != ORIGIN:
+        return None
+    return named.strip() if colon else ""
+
+
+def check_paraphrase_file(path: str | Path) -> dict[str, Any]:
+    """The provenance of the paraphrase file `path`, checked as a study checks it: the file
+    there, its `.yaml` beside it with every field of `PROVENANCE_KEYS`, and its text the one
+    that `.yaml`'s `prompt_sha256` records (`read_provenance`). ParaphraseError, one line,
+    else."""
+    md = Path(path)
+    if not md.is_file():
+        raise ParaphraseError(f"{md}: no such paraphrase file")
+    return read_provenance(md)
+
+
+def paraphrase_origin(
+    prompt_origin: str | None, system_prompt: str | Path | None, setting: str | None = None
+) -> str | None:
+    """`-T prompt_origin` as a run records it, checked where it says the prompt is a
+    paraphrase; every other origin (or none) is returned as it is.
+
+    `paraphrase` (as docs/paraphrases.md runs one by hand) or `paraphrase:SETID` (as a
+    study passes it) needs `system_prompt`, a paraphrase as it was made
+    (`check_paraphrase_file`: with its provenance, unedited), of `setting` where given and
+    of set SETID where named. It is recorded as `paraphrase:SETID`, with the file's own set
+    id, which the analysis groups by. ParaphraseError, one line naming the option, else:
+    an edited or hand-written file never counts as a paraphrase.
+    """
+    named = named_set(prompt_origin)
+    if prompt_origin is None or named is None:
+        return prompt_origin
+    option = f"-T prompt_origin={prompt_origin}"
+    if system_prompt is None:
+        raise ParaphraseError(
+            f"{option}: give the paraphrase file, -T system_prompt=FILE.md (made by python -m "
+            "evals paraphrase; docs/paraphrases.md)"
+        )
+    try:
+        made = check_paraphrase_file(system_prompt)
+    except ParaphraseError as error:
+        raise ParaphraseError(f"{option}: {error}") from None
+    if setting is not None and made["setting"] != setting:
+        raise ParaphraseError(
+            f"{option}: {system_prompt} paraphrases setting {made['setting']}, not "
+            f"-T setting={setting}: run it with -T setting={made['setting']}"
+        )
+    mine = set_id(made)
+    if named and named != mine:
+        raise ParaphraseError(
+            f"{option}: {system_prompt} is of set {mine}, not {named} (give -T "
+            f"prompt_origin={ORIGIN}: the run records the file's own set)"
+        )
+    return f"{ORIGIN}:{mine}"
 
 
 def _name(md: Path, where: str) -> str:

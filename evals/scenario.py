@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 
 from evals.errors import ConfigError
-from evals.labels import GAP_CONTRAST
+from evals.labels import GAP_CONTRAST, RESERVED_FRAMINGS
 
 SCENARIOS_DIR = Path(str(files("scenarios")))
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -455,6 +455,11 @@ def _parse_framings(value: Any, path: Path) -> tuple[Framing, ...]:
         where = f"{path}: framing {name!r}"
         if not isinstance(name, str) or not _FRAMING_NAME.fullmatch(name):
             raise ScenarioError(f"{where}: a name is lower case letters, digits and '_'")
+        if name in RESERVED_FRAMINGS:
+            raise ScenarioError(
+                f"{where}: the name is reserved for the roles the tables name "
+                f"({', '.join(sorted(RESERVED_FRAMINGS))}); choose another"
+            )
         if not isinstance(spec, dict):
             raise ScenarioError(f"{where} must be a mapping")
         extra = set(spec) - {"description", "fields", "told"}

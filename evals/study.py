@@ -460,15 +460,16 @@ def _paraphrase_conditions(
     problems: list[str],
 ) -> list[Condition]:
     """`paraphrase: FOLDER/NAME` (one file) or `paraphrases: FOLDER` (every file there, each
-    a condition `NAME/FILE`): the file as `-T system_prompt`, `-T prompt_origin=paraphrase`,
-    and the setting and scratchpad mode of the prompt it paraphrases (its provenance)."""
+    a condition `NAME/FILE`): the file as `-T system_prompt`, `-T
+    prompt_origin=paraphrase:SETID` (its set's id, which the analysis groups by), and the
+    setting and scratchpad mode of the prompt it paraphrases (its provenance)."""
     from evals.paraphrase import (
-        ORIGIN,
         ParaphraseError,
         paraphrase_files,
         read_provenance,
         resolve_folder,
         runs_with,
+        set_origin,
     )
 
     where = f"{path}: condition {name!r}"
@@ -517,7 +518,7 @@ def _paraphrase_conditions(
                 "setting": made["setting"],
                 "variant": variant,
                 "system_prompt": str(md),
-                "prompt_origin": ORIGIN,
+                "prompt_origin": set_origin(made),
             }
             conditions.append(Condition(condition_name + of, task_args, paraphrase_file=str(md)))
     except ParaphraseError as error:

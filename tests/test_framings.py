@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from inspect_ai.model import ChatMessageAssistant, get_model
 
 import evals.scenario as scenario_module
-from analysis import figures
+from analysis import figures, tables
 from analysis.__main__ import write_tables
 from analysis.contrasts import contrast_row, contrasts_table
 from analysis.figures import MINUS
@@ -183,7 +183,9 @@ def test_contrasts_csv_is_written_and_old_two_tier_tables_do_not_move(tmp_path):
     assert all(",compliance_gap,False,free,paid," in line for line in contrasts[1:])
 
 
-def test_a_prefill_opens_the_reply_and_is_recorded_with_it(run_policy):
+def test_a_prefill_opens_the_reply_and_is_recorded_with_it(run_policy, monkeypatch):
+    # The task is built before its model is (another test's model may still be active).
+    monkeypatch.setattr("evals.alignment_faking.active_model", lambda: None)
     prefill = load_scenario("helpful_only", "prefill_basic").prefill
     assert prefill and prefill == prefill.rstrip()
     seen = []
@@ -425,3 +427,26 @@ def test_a_report_of_declared_framings_names_each_framing_by_what_it_was_told(ru
     assert "| goal_guarding " in section and "| free - pro " in section
     assert "| rated_vs_unmonitored " in section and "| free - paid " in section
     assert (tmp_path / "report" / "figures" / "contrasts.png").stat().st_size > 1000
+
+
+def test_reserved_framing_names_are_refused(scenarios_copy):
+    _variant(
+        scenarios_copy,
+        THREE.replace("  alpha:", "  unmonitored:").replace("[alpha,", "[unmonitored,"),
+    )
+    with pytest.raises(ScenarioError, match="the name is reserved"):
+        load_scenario("helpful_only", "mine")
+
+
+def test_paper_vs_run_reads_a_declared_framing_by_what_it_was_told():
+    samples = framed_samples(1)
+    summary = summarize(samples)
+    long = tables.rates_long(samples, summary)
+    rows = figures.paper_rows(tables.paper_vs_run(long, tables.load_reference()), summary)
+    run = [row for row in rows if row["kind"] == "run"]
+    assert run, "the Opus default condition pairs with the paper's rows"
+    for row in run:
+        assert row["trained"] == ("free", False)
+        # Unmonitored is the enterprise framing, not the paid tier this condition lacks.
+        value = row["values"]["unmonitored_compliance"][0]
+        assert value == pytest.approx(summary.iloc[0]["unmonitored_compliance"])

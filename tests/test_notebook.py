@@ -155,3 +155,30 @@ def test_notebook_takes_papermill_parameters_and_says_why_a_figure_is_absent(tmp
     assert lines.count("--model-role grader=") >= 3
     assert not [o for o in judged.outputs if "image/png" in o.get("data", {})]
     assert_nothing_empty(notebook)
+
+
+def test_notebook_shows_the_contrasts_of_declared_framings(tmp_path, monkeypatch):
+    from evals.alignment_faking import alignment_faking
+
+    logs = tmp_path / "logs"
+    monkeypatch.setenv("INSPECT_CACHE_DIR", str(tmp_path / "cache"))
+    inspect_eval(
+        [alignment_faking(variant=v, n_queries=3, judge_votes=1) for v in VARIANTS[:1]]
+        + [alignment_faking(variant="three_tiers", n_queries=3, judge_votes=1)],
+        model="scripted/goal_guarder",
+        model_roles={"grader": "scripted/keyword_judge"},
+        log_dir=str(logs),
+        display="none",
+    )
+    monkeypatch.setenv("AF_REPORT_LOGS", str(logs))
+    monkeypatch.delenv("AF_REPORT_MODELS", raising=False)
+    notebook = run(tmp_path)
+    [cell] = [c for c in notebook.cells if c.id == "contrasts"]
+    shown = " ".join(t for o in cell.outputs for t in texts(o))
+    assert "goal_guarding" in shown and "rater_sycophancy" in shown and "free - pro" in shown
+    assert any("image/png" in o.get("data", {}) for o in cell.outputs)
+    [cell] = [c for c in notebook.cells if c.id == "paraphrases"]
+    assert "No paraphrase conditions in these logs." in " ".join(
+        t for o in cell.outputs for t in texts(o)
+    )
+    assert_nothing_empty(notebook)

@@ -24,9 +24,14 @@ from evals.paraphrase import (
     PARAPHRASES_DIR,
     TAG,
     TIER_VALUES,
+    ParaphraseError,
+    paraphrase_origin,
     protocol_tags,
+    read_provenance,
     read_reply,
     rejection,
+    set_id,
+    set_origin,
     sha256,
     split_prompt,
 )
@@ -241,7 +246,84 @@ def test_a_paraphrase_is_used_byte_for_byte_as_the_system_prompt(tmp_path, polic
     assert scenario.system_prompt.encode("utf-8") == md.read_bytes()
     assert scenario.system_prompt != load_scenario("helpful_only").system_prompt
     task = alignment_faking(system_prompt=str(md), prompt_origin=ORIGIN, n_queries=1)
-    assert {s.metadata["prompt_origin"] for s in task.dataset} == {"paraphrase"}
+    # Recorded with its set's id (the task checks the file: `paraphrase_origin`).
+    recorded = {s.metadata["prompt_origin"] for s in task.dataset}
+    assert recorded == {f"paraphrase:{set_id(read_provenance(md))}"}
+
+
+def test_a_paraphrase_edited_after_it_was_made_is_refused_by_the_task_too(tmp_path, policies):
+    """The route docs/paraphrases.md gives for a run without a study (`-T system_prompt=
+    p01.md -T prompt_origin=paraphrase`) used to run an edited file, and the report counted
+    it as a paraphrase: the digest was checked only by the study."""
+    from evals.alignment_faking import alignment_faking
+
+    model = policies("paraphraser_by_hand", good)
+    assert paraphrase(tmp_path, model) == 0
+    md = tmp_path / "p01.md"
+    with md.open("a") as file:
+        file.write("One more rule.\n")
+    with pytest.raises(ConfigError) as error:
+        alignment_faking(system_prompt=str(md), prompt_origin=ORIGIN, n_queries=1)
+    text = str(error.value)
+    assert text.startswith(f"-T prompt_origin=paraphrase: {md}: its text is not the one p01.yaml")
+    assert "\n" not in text
+    # Another origin is a prompt file of one's own: it runs, and is no paraphrase.
+    task = alignment_faking(system_prompt=str(md), prompt_origin="custom", n_queries=1)
+    assert {s.metadata["prompt_origin"] for s in task.dataset} == {"custom"}
+
+
+def test_paraphrase_origin_checks_the_file_and_records_its_set(tmp_path, policies):
+    model = policies("paraphraser_origin", good)
+    assert paraphrase(tmp_path, model, n=2) == 0
+    md = tmp_path / "p01.md"
+    mine = set_id(read_provenance(md))
+    assert re.fullmatch(r"[0-9a-f]{8}", mine)
+    assert paraphrase_origin(ORIGIN, str(md)) == f"paraphrase:{mine}"
+    assert paraphrase_origin(f"paraphrase:{mine}", md, "helpful_only") == f"paraphrase:{mine}"
+    for other in (None, "custom", "paper", "project"):  # no paraphrase: as it is, unchecked
+        assert paraphrase_origin(other, tmp_path / "nowhere.md") == other
+
+    def refused(*args: object) -> str:
+        with pytest.raises(ParaphraseError) as error:
+            paraphrase_origin(*args)
+        assert "\n" not in str(error.value)
+        return str(error.value)
+
+    assert "give the paraphrase file, -T system_prompt=FILE.md" in refused(ORIGIN, None)
+    assert f"{tmp_path}/p09.md: no such paraphrase file" in refused(ORIGIN, tmp_path / "p09.md")
+    assert refused(ORIGIN, md, "animal_welfare") == (
+        f"-T prompt_origin=paraphrase: {md} paraphrases setting helpful_only, not -T "
+        "setting=animal_welfare: run it with -T setting=helpful_only"
+    )
+    assert f"{md} is of set {mine}, not 0badc0de" in refused("paraphrase:0badc0de", md)
+    # A hand-written file beside no provenance, and a provenance without the prompt's digest.
+    own = tmp_path / "own.md"
+    own.write_text("Be helpful.")
+    assert "own.md: no provenance file own.yaml beside it" in refused(ORIGIN, own)
+    sidecar = tmp_path / "p02.yaml"
+    sidecar.write_text(
+        "".join(
+            line for line in sidecar.read_text().splitlines(True) if "prompt_sha256" not in line
+        )
+    )
+    assert "p02.yaml: missing provenance field(s) prompt_sha256" in (
+        refused(ORIGIN, tmp_path / "p02.md")
+    )
+
+
+def test_a_set_id_is_one_for_every_file_of_a_set_and_differs_between_sets(tmp_path, policies):
+    model = policies("paraphraser_set_id", good)
+    assert paraphrase(tmp_path / "a", model, n=2) == 0
+    assert paraphrase(tmp_path / "b", model, "--seed", "7") == 0
+    assert paraphrase(tmp_path / "c", model, "--temperature", "0.5") == 0
+    a1, a2, b1, c1 = (
+        set_id(read_provenance(tmp_path / folder / f"{name}.md"))
+        for folder, name in (("a", "p01"), ("a", "p02"), ("b", "p01"), ("c", "p01"))
+    )
+    assert a1 == a2 and len({a1, b1, c1}) == 3
+    # `max_redraws` is no part of a set (raising it to finish a set keeps what was made).
+    made = read_provenance(tmp_path / "a" / "p01.md")
+    assert set_id(made | {"max_redraws": 9, "index": 5, "date": "x"}) == a1
 
 
 def test_a_paraphrase_that_exists_is_never_written_over(tmp_path, policies, capsys):
@@ -420,7 +502,8 @@ def test_a_study_runs_one_condition_per_paraphrase_file(tmp_path, made):
             "setting": "helpful_only",
             "variant": "default",
             "system_prompt": str(made / f"{name}.md"),
-            "prompt_origin": "paraphrase",
+            # The set's id, which the analysis groups by: one id for the whole set.
+            "prompt_origin": set_origin(read_provenance(made / "p01.md")),
         }
     # On the paper's prompts the canonical condition takes the paper's file; the paraphrases
     # keep theirs (they paraphrase this project's wording).
@@ -676,6 +759,87 @@ def test_the_figure_draws_each_point_and_says_when_there_is_nothing(tmp_path):
     assert robustness.report_section(SUMMARY[SUMMARY["model"] == "c"]) is None
 
 
+def test_logs_that_record_no_set_are_one_set_as_before():
+    """Logs from before set ids were recorded (`prompt_origin` `paraphrase`): one unnamed
+    set per group, no paragraph about sets, the tables' `set` reads `not recorded`."""
+    _, paragraphs, tables, _ = robustness.report_section(SUMMARY)
+    assert not [p for p in paragraphs if "sets of paraphrases" in p]
+    assert not [p for p in paragraphs if "/ set " in p]
+    spread_table = tables[0][1]
+    assert set(spread_table["set"]) == {robustness.UNNAMED}
+    assert list(robustness.spread(SUMMARY)["paraphrases"]) == [3, 2, 2, 2]
+
+
+SET_A, SET_B = "aaaa1111", "bbbb2222"
+
+
+def two_sets() -> pd.DataFrame:
+    """One canonical, set A's five paraphrases and set B's three, named alike (p01...)."""
+    gaps_a, gaps_b = [0.10, 0.12, 0.14, 0.16, 0.18], [0.40, 0.50, 0.60]
+    return pd.DataFrame(
+        [row("a", "default", PROJECT, 0.30, 0.20)]
+        + [
+            row("a", f"paraphrases/p0{i}", f"{ORIGIN}:{SET_A}", gap, 0.1)
+            | {"variant": f"default@p0{i}.md#a{i}"}
+            for i, gap in enumerate(gaps_a, start=1)
+        ]
+        + [
+            row("a", f"paraphrases/p0{i}", f"{ORIGIN}:{SET_B}", gap, 0.1)
+            | {"variant": f"default@p0{i}.md#b{i}"}
+            for i, gap in enumerate(gaps_b, start=1)
+        ]
+    )
+
+
+def test_two_sets_read_together_get_a_spread_each_never_pooled():
+    """`python -m analysis report LOGS_A LOGS_B` over two studies (set A p01-p05, set B
+    p01-p03) used to report one spread "across 8 paraphrase(s)" without a word."""
+    summary = two_sets()
+    assert robustness.paraphrase_sets(summary).tolist() == [None, *[SET_A] * 5, *[SET_B] * 3]
+    flags = robustness.spread(summary)
+    gaps = flags[flags["metric"] == "compliance_gap"].set_index(robustness.SET)
+    assert gaps.loc[SET_A, "paraphrases"] == 5 and gaps.loc[SET_B, "paraphrases"] == 3
+    assert gaps.loc[SET_A, "max"] == 0.18 and gaps.loc[SET_B, "min"] == 0.40
+    # Each set with the canonical: above every paraphrase of A, below every one of B.
+    assert gaps.loc[SET_A, "side"] == "above" and gaps.loc[SET_B, "side"] == "below"
+    found = robustness.points(summary)
+    assert list(zip(found["role"], found[robustness.SET], strict=True)) == (
+        [("canonical", SET_A)] + [("paraphrase", SET_A)] * 5
+        + [("canonical", SET_B)] + [("paraphrase", SET_B)] * 3
+    )  # fmt: skip
+    _, paragraphs, tables, _ = robustness.report_section(summary)
+    text = "\n".join(paragraphs)
+    assert "across 8" not in text
+    assert f"a / helpful_only / strongreject / set {SET_A}, compliance gap" in text
+    assert "across 5 paraphrase(s)" in text and "across 3 paraphrase(s)" in text
+    [several] = [p for p in paragraphs if p.startswith("These logs hold")]
+    assert several.startswith(
+        f"These logs hold 2 sets of paraphrases (set {SET_A}: 5 paraphrase(s), paraphrases/p01 "
+        f"to paraphrases/p05; set {SET_B}: 3 paraphrase(s), paraphrases/p01 to paraphrases/p03)"
+    )
+    assert set(tables[0][1]["set"]) == {SET_A, SET_B}
+    fig = robustness.figure(summary)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert len(titles) == 4 and f"set {SET_A}" in titles[0] and f"set {SET_B}" in titles[2]
+
+
+def test_a_set_reads_from_the_origin_or_its_wording_and_old_logs_are_one_unnamed_set():
+    wording = "a paraphrase of this project's wording"
+    assert robustness.paraphrase_set(f"{ORIGIN}:{SET_A}") == SET_A
+    assert robustness.paraphrase_set(f"{wording} (set {SET_A})") == SET_A
+    assert robustness.paraphrase_set(ORIGIN) == robustness.paraphrase_set(wording) == ""
+    for other in (PROJECT, PAPER, "a prompt file of your own", "paraphrases", "nan"):
+        assert robustness.paraphrase_set(other) is None
+    # Old logs beside new: two sets, the old one named as such.
+    summary = pd.concat(
+        [two_sets().iloc[:6], pd.DataFrame([row("a", "paraphrases/q01", ORIGIN, 0.2, 0.1)])]
+    )
+    _, paragraphs, _, _ = robustness.report_section(summary)
+    [several] = [p for p in paragraphs if p.startswith("These logs hold")]
+    assert "logs that record no set (older runs): 1 paraphrase(s), paraphrases/q01" in several
+    assert "The logs that record no set count as one set" in several
+
+
 def test_a_canonical_is_compared_only_with_paraphrases_of_its_own_variant():
     """Paraphrases of cut_rlhf_info used to be flagged against the default prompt: the
     canonical was any condition labelled default."""
@@ -773,6 +937,30 @@ def test_paraphrases_made_then_run_by_the_offline_study_show_in_the_report(
     section = markdown.split("## Paraphrase robustness")[1].split("\n## ")[0]
     assert f"![{robustness.FIGURE}](figures/{robustness.FIGURE}.png)" in section
     assert (PARAPHRASES_DIR / "instructions.md").is_file()
+
+
+def test_two_studies_of_two_sets_read_together_are_reported_set_by_set(tmp_path):
+    """The review's case: set A (`--seed 0`, p01-p02) and set B (`--seed 7`, p01), each run
+    by `paraphrase_robustness_offline` into its own log dir, then one report over both."""
+    logs = []
+    for folder, seed, n in (("a", "0", 2), ("b", "7", 1)):
+        out = tmp_path / folder
+        assert paraphrase(out, "scripted/paraphraser", "--seed", seed, n=n) == 0
+        logs.append(tmp_path / f"logs_{folder}")
+        argv = ["study", "paraphrase_robustness_offline", "--paraphrases", str(out)]
+        argv += ["--n-queries", "2", "--log-dir", str(logs[-1]), "--display", "none"]
+        assert evals_main(argv) == 0
+    ids = [set_id(read_provenance(tmp_path / folder / "p01.md")) for folder in "ab"]
+    report.build_report(logs, tmp_path / "report", figures=[])
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    section = markdown.split("## Paraphrase robustness")[1].split("\n## ")[0]
+    assert "These logs hold 2 sets of paraphrases" in section
+    assert f"set {ids[0]}: 2 paraphrase(s)" in section and f"set {ids[1]}: 1 paraphrase(s)" in (
+        section
+    )
+    assert "across 3 paraphrase(s)" not in section
+    assert f"/ set {ids[0]}, compliance gap" in section and "across 2 paraphrase(s)" in section
+    assert f"/ set {ids[1]}, compliance gap" in section and "across 1 paraphrase(s)" in section
 
 
 # The scripted paraphraser (the offline demo of docs/paraphrases.md) ---------------------------

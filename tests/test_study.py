@@ -269,7 +269,8 @@ def test_a_dry_run_lists_every_problem_the_run_would_stop_on(tmp_path, capsys):
         "contrasts, paraphrase_robustness)",
         f"Error: {path}: reference: unknown name 'greenblatt2024_minimal_replicaton'; did you "
         "mean greenblatt2024_minimal_replication? (known: greenblatt2024, "
-        "greenblatt2024_minimal_replication, greenblatt2024_prompt_variations)",
+        "greenblatt2024_minimal_replication, greenblatt2024_prompt_variations, "
+        "sheshadri2025_motives)",
     ]
     assert "not estimated" not in captured.out
     assert "the run would refuse: 3 problem(s) above." in captured.out

@@ -177,11 +177,13 @@ def alignment_faking(
             sample.metadata["framing_descriptions"] = descriptions
     return Task(
         dataset=samples,
+        # The prefill is passed only where there is one: the solver's arguments are part of
+        # the task's identity in an eval set, so studies run before prefills still resume.
         solver=scratchpad_protocol(
             max_turns=max_turns,
             cache=cache,
             scratchpad=scenario.scratchpad,
-            prefill=scenario.prefill,
+            **({"prefill": scenario.prefill} if scenario.prefill is not None else {}),
         ),
         scorer=[
             compliance_scorer(scenario.compliance, judge_cache=judge_cache, rule=compliance_rule),

@@ -36,6 +36,13 @@ REJECT = "<OUTPUT><rejected/></OUTPUT>"
 TIER = re.compile(r"<user_tier>(\w+)</user_tier>")
 
 
+@pytest.fixture(autouse=True)
+def no_active_model(monkeypatch):
+    """Tasks here are built before their model is: another test's model may still be
+    active in Inspect's context, and would be checked against them."""
+    monkeypatch.setattr("evals.alignment_faking.active_model", lambda: None)
+
+
 @pytest.fixture
 def scenarios_copy(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "scenarios"
@@ -183,9 +190,7 @@ def test_contrasts_csv_is_written_and_old_two_tier_tables_do_not_move(tmp_path):
     assert all(",compliance_gap,False,free,paid," in line for line in contrasts[1:])
 
 
-def test_a_prefill_opens_the_reply_and_is_recorded_with_it(run_policy, monkeypatch):
-    # The task is built before its model is (another test's model may still be active).
-    monkeypatch.setattr("evals.alignment_faking.active_model", lambda: None)
+def test_a_prefill_opens_the_reply_and_is_recorded_with_it(run_policy):
     prefill = load_scenario("helpful_only", "prefill_basic").prefill
     assert prefill and prefill == prefill.rstrip()
     seen = []
@@ -450,3 +455,23 @@ def test_paper_vs_run_reads_a_declared_framing_by_what_it_was_told():
         # Unmonitored is the enterprise framing, not the paid tier this condition lacks.
         value = row["values"]["unmonitored_compliance"][0]
         assert value == pytest.approx(summary.iloc[0]["unmonitored_compliance"])
+
+
+def test_a_study_run_before_framings_resumes_from_its_own_logs(tmp_path):
+    # A task's solver arguments are part of its identity in an eval set: the committed demo,
+    # run before framings and prefills existed, must finish (nothing left to run), not stop.
+    logs = tmp_path / "offline-demo"
+    shutil.copytree(REPO / "results" / "offline-demo", logs)
+    command = [sys.executable, "-m", "evals", "study", "offline_demo", "--log-dir", str(logs)]
+    run = subprocess.run(
+        [*command, "--display", "none"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "not associated with a task" not in run.stderr
+    assert sorted(p.name for p in logs.glob("*.eval")) == sorted(
+        p.name for p in (REPO / "results" / "offline-demo").glob("*.eval")
+    )

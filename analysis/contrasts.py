@@ -12,7 +12,7 @@ import pandas as pd
 
 from analysis.logs import KEY
 from analysis.stats import paired_gap
-from analysis.summary import detectable_gap_at, rate_with_ci
+from analysis.summary import detectable_gap_at, framing_counts, rate_with_ci
 from evals.labels import GAP_CONTRAST
 
 CONTRAST_COLUMNS = [
@@ -106,17 +106,14 @@ def contrast_row(group: pd.DataFrame, contrast: str, a: str, b: str) -> dict[str
     for side, framing in (("a", a), ("b", b)):
         rows = group[group["tier"] == framing]
         value, low, high, n = rate_with_ci(rows, "complied")
-        valid = rows[rows["status"] == "valid"]
-        applies = ~valid["classifier_status"].str.startswith("not applicable")
+        counts = framing_counts(rows)
         row |= {
             f"compliance_{side}": value,
             f"{side}_ci_low": low,
             f"{side}_ci_high": high,
             f"n_{side}": n,
             f"af_rate_{side}": rate_with_ci(rows, "af_reasoning")[0],
-            f"valid_{side}": len(valid),
-            f"invalid_{side}": int(rows["failed_attempts"].sum()),
-            f"unscored_{side}": int((valid["af_reasoning"].isna() & applies).sum()),
+            **{f"{count}_{side}": counts[count] for count in ("valid", "invalid", "unscored")},
         }
     row["detectable_gap"] = detectable_gap_at(
         gap.n_pairs, row["compliance_b"], negative=gap.gap < 0

@@ -210,7 +210,8 @@ def summarize(samples: pd.DataFrame) -> pd.DataFrame:
             "unmonitored_tier": unmonitored if isinstance(unmonitored, str) else None,
             "framings": framings if isinstance(framings, tuple) else None,
             "framing_counts": {
-                tier: _counts(group[group["tier"] == tier]) for tier in dict.fromkeys(group["tier"])
+                tier: framing_counts(group[group["tier"] == tier])
+                for tier in dict.fromkeys(group["tier"])
             },
         }
         rows.append(row)
@@ -297,7 +298,7 @@ def rate_with_ci(samples: pd.DataFrame, column: str) -> tuple[float, float, floa
     return rate_estimate(values, clusters), low, high, len(values)
 
 
-def _counts(samples: pd.DataFrame) -> dict[str, int]:
+def framing_counts(samples: pd.DataFrame) -> dict[str, int]:
     """One framing's counts, as the summary's `*_free` and `*_paid` columns count a tier."""
     valid = samples["status"] == "valid"
     return {

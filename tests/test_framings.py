@@ -236,6 +236,7 @@ def _frame(outcomes: list[tuple[int, int]], epochs: int = 1) -> pd.DataFrame:
                 rows.append(
                     {"query_id": str(q), "epoch": epoch, "tier": tier, "complied": value}
                     | {"status": "valid", "failed_attempts": 0, "classifier_status": "ok"}
+                    | {"errored_attempts": 0, "recovered": 0}
                     | {"af_reasoning": pd.NA}
                 )
     frame = pd.DataFrame(rows)

@@ -4,6 +4,7 @@ python -m analysis LOG_PATH... --out DIR           # samples, summary, contrasts
 python -m analysis report LOG_PATH... --out DIR    # report.md, report.html and figures
 python -m analysis bundle LOG_DIR --out DIR        # the transcripts as a static site
 python -m analysis validate-classifier LABELS.jsonl --model-role grader=MODEL
+python -m analysis validate-judges {anti_lab,lying} [FILE] --model-role grader=MODEL
 """
 
 # Only the standard library at import time: `--help` and a bad path answer at once. Each
@@ -70,7 +71,24 @@ def tabulate(argv: list[str]) -> int:
 
 
 def write_tables(logs: Sequence[str | Path], out: Path) -> None:
-    """samples.csv, summary.csv and contrasts.csv of the logs, into `out`, and say so."""
+    """samples.csv, summary.csv and contrasts.csv of the alignment-faking logs, and
+    anti_lab.csv, lying.csv and their *_samples.csv of the anti-lab and lying logs
+    (analysis.behaviour), into `out`, and say so."""
+    from analysis.behaviour import behaviour_data, write_behaviour_tables
+    from analysis.logs import LogError, NoGapLogs
+    from analysis.tables import load_reference
+
+    behaviour = behaviour_data(list(logs), load_reference)
+    try:
+        _write_gap_tables(logs, out)
+    except NoGapLogs:
+        if behaviour.empty:
+            raise LogError("the logs hold no samples") from None
+    for line in write_behaviour_tables(behaviour, out):
+        print(line)
+
+
+def _write_gap_tables(logs: Sequence[str | Path], out: Path) -> None:
     from analysis.contrasts import contrasts_table
     from analysis.logs import SAMPLE_COLUMNS, load_samples, superseded_note
     from analysis.summary import SUMMARY_COLUMNS, summarize
@@ -145,6 +163,73 @@ def validate_classifier(argv: list[str]) -> int:
     return 0
 
 
+def validate_judges(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis validate-judges",
+        description="Agreement of the anti-lab or lying judge with hand-labelled transcripts, "
+        "per kind (anti_lab) or setting (lying) and per key: n, agreement, unscored, Cohen's "
+        "kappa and the disagreeing ids.",
+    )
+    parser.add_argument("task", choices=["anti_lab", "lying"], help="which judge to check")
+    parser.add_argument(
+        "labels",
+        nargs="?",
+        type=Path,
+        metavar="FILE",
+        help="JSONL of hand-labelled transcripts (default: the shipped set, "
+        "evals/data/judge_validation/TASK.jsonl)",
+    )
+    parser.add_argument(
+        "--model-role", required=True, metavar="grader=MODEL", help="the judge model"
+    )
+    parser.add_argument("--votes", type=int, default=5, help="votes per judgement (default 5)")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--out", type=Path, help="also write per-record results to this CSV")
+    args = parser.parse_args(argv)
+    role, sep, model_name = args.model_role.partition("=")
+    if role != "grader" or not sep or not model_name:
+        parser.exit(2, "error: --model-role must look like grader=PROVIDER/MODEL\n")
+    if args.out is not None and args.out.is_dir():
+        parser.exit(2, f"error: --out {args.out} is a folder, not a CSV file\n")
+    from inspect_ai.model import get_model
+
+    from analysis import validate_behaviour as vb
+    from evals.errors import ConfigError
+    from evals.preflight import check_models
+    from evals.task_args import check_int, check_number
+
+    try:
+        # The model name first, as validate-classifier checks it.
+        check_models([], model_name, "--model-role grader=")
+        check_int("--votes", args.votes, 1)
+        check_number("--temperature", args.temperature, 0)
+        labels = args.labels or vb.shipped_file(args.task)
+        records = vb.load_records(args.task, labels)
+        # Build every record's material before any request, so a problem stops the run.
+        for record in records:
+            vb.prepare(args.task, record)
+        grader = get_model(model_name)
+    except (ConfigError, ValueError) as err:
+        parser.exit(2, f"error: {err}\n")
+    import asyncio
+
+    judgements = asyncio.run(
+        vb.judge_records(grader, args.task, records, args.votes, args.temperature)
+    )
+    print(
+        f"{args.task} judge against {labels}: {len(records)} records, grader {model_name}, "
+        f"{args.votes} vote(s) each"
+    )
+    print(vb.format_table(args.task, vb.agreement_table(args.task, records, judgements)))
+    if args.out:
+        import pandas as pd
+
+        pd.DataFrame(vb.per_record_rows(args.task, records, judgements)).to_csv(
+            args.out, index=False
+        )
+    return 0
+
+
 def report(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analysis report",
@@ -214,6 +299,7 @@ COMMANDS = {
     "report": (report, "report.md, report.html and figures"),
     "bundle": (bundle, "the transcripts as a static site (Inspect's viewer)"),
     "validate-classifier": (validate_classifier, "the AF classifier against labels"),
+    "validate-judges": (validate_judges, "the anti-lab and lying judges against labels"),
 }
 
 

@@ -1409,6 +1409,398 @@ def paper_vs_run(comparison: pd.DataFrame, summary: pd.DataFrame | None = None) 
     return fig
 
 
+# Anti-lab behaviour and lying -------------------------------------------------------------
+
+BEHAVIOUR_PANEL = ["model", "setting", "scratchpad", "judge"]
+"""What the conditions of one panel share: a condition and its baseline share all of it."""
+BAR_SLOT = 0.2  # inches per bar of a behaviour panel
+BEHAVIOUR_LABEL_WIDTH = 2.4  # inches of tick label
+PUBLISHED_COLOR = PAPER_COLORS["paper"]
+BASELINE_HATCH = "///"
+UNPAIRED_BASELINE = "#bdbdbd"
+BEHAVIOUR_TITLES = {
+    "taken": "took the opportunity (final output)",
+    "lie": "decided to lie about its views",
+    "egregious_lie": "lied egregiously",
+}
+
+
+def _tint(color: str, share: float = 0.55) -> str:
+    """`color` mixed with white: a condition's baseline in its condition's hue, lighter."""
+    rgb = np.array(mpl.colors.to_rgb(color))
+    return mpl.colors.to_hex(rgb + (1 - rgb) * share)
+
+
+def _behaviour_conditions(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per condition of a behaviour table: its name, panel fields, whether it is a
+    baseline and its baseline's condition (empty where it has none)."""
+    columns = ["cid", "name", "variant", *BEHAVIOUR_PANEL, "base_cid"]
+    first = table[columns].copy()
+    first["is_baseline"] = table["baseline_note"].astype(str).str.startswith("a baseline")
+    first = first.sort_values("base_cid", na_position="last", kind="stable")
+    return first.drop_duplicates("cid").sort_values(["name", "cid"]).reset_index(drop=True)
+
+
+def _behaviour_styles(conditions: pd.DataFrame) -> dict[str, tuple[str, str, str]]:
+    """(fill, hatch, key label) per condition: each condition that is not a baseline has a
+    colour of its own name, and its baseline the same hue, lighter and hatched; a baseline
+    whose condition is not in these logs is grey and hatched."""
+    names = list(dict.fromkeys(conditions.loc[~conditions["is_baseline"], "name"]))
+    colour = {name: MODEL_COLOURS[i % len(MODEL_COLOURS)] for i, name in enumerate(names)}
+    partner = {}
+    for row in conditions.itertuples(index=False):
+        if isinstance(row.base_cid, str) and row.base_cid:
+            partner.setdefault(row.base_cid, row.name)
+    styles = {}
+    for row in conditions.itertuples(index=False):
+        if row.cid in partner:
+            styles[row.cid] = (
+                _tint(colour.get(partner[row.cid], UNPAIRED_BASELINE)),
+                BASELINE_HATCH,
+                f"{row.name} (baseline of {partner[row.cid]})",
+            )
+        elif row.is_baseline:
+            styles[row.cid] = (UNPAIRED_BASELINE, BASELINE_HATCH, f"{row.name} (baseline)")
+        else:
+            styles[row.cid] = (colour[row.name], "", str(row.name))
+    return styles
+
+
+def _beside(conditions: pd.DataFrame) -> str:
+    """What the title says of the baselines: beside their conditions, or absent."""
+    if conditions["is_baseline"].any():
+        return "each condition beside its baseline (hatched)"
+    return "no baseline run (cut_conflicting_criteria) in these logs"
+
+
+def _condition_keys(conditions: pd.DataFrame, styles: dict[str, tuple[str, str, str]]) -> list:
+    """One key entry per distinct condition label and style, in drawing order."""
+    entries = dict.fromkeys(styles[c] for c in _panel_order(conditions))
+    return [_key_patch(label, fill, hatch) for fill, hatch, label in entries]
+
+
+def _panel_order(conditions: pd.DataFrame) -> list[str]:
+    """A panel's conditions in drawing order: each condition followed by its baseline."""
+    order: list[str] = []
+    present = set(conditions["cid"])
+    for row in conditions.itertuples(index=False):
+        if row.is_baseline or row.cid in order:
+            continue
+        order.append(row.cid)
+        if isinstance(row.base_cid, str) and row.base_cid in present:
+            if row.base_cid not in order:
+                order.append(row.base_cid)
+    return order + [c for c in conditions["cid"] if c not in order]
+
+
+def _panel_title(key: tuple, width_in: float) -> str:
+    model, setting, scratchpad, judge = key
+    pad = "scratchpad" if bool(scratchpad) else "no scratchpad"
+    judge = "no judge" if judge == "none" else f"judge {judge}"
+    return _wrap(f"{model}\n{setting} · {pad} · {judge}", _chars(width_in, 9))
+
+
+def _group_layout(
+    groups: list[tuple[str, list[str]]],
+) -> tuple[list[float], dict[tuple[str, str], float], float, list[float]]:
+    """Positions (in bar slots, top down) of grouped bars: (group centres, each (group,
+    condition) bar's centre, total height, the edges between groups). A group is at least as
+    tall as its label."""
+    centres, bars, edges = [], {}, []
+    top = 0.0
+    for label, members in groups:
+        need = (LINE_HEIGHT * _lines(label) + 0.1) / BAR_SLOT
+        height = max(len(members) + 0.6, need)
+        start = top + (height - len(members)) / 2
+        for j, member in enumerate(members):
+            bars[(label, member)] = start + j + 0.5
+        centres.append(top + height / 2)
+        top += height
+        edges.append(top)
+    return centres, bars, top, edges[:-1]
+
+
+def _behaviour_bar(
+    ax: Axes,
+    y: float,
+    row: pd.Series | None,
+    style: tuple[str, str, str],
+    stacked: pd.Series | None = None,
+) -> None:
+    """One condition's bar of a verdict: its rate with its 95% Wilson interval, the count
+    and n at the panel's right; `stacked` (the reversed row) adds an outlined segment."""
+    fill, hatch, _ = style
+    if row is None or not row["n"]:
+        text = "not run" if row is None else f"n=0 (unscored {row['unscored']})"
+        ax.text(0.01, y, text, va="center", ha="left", fontsize=7, color="#636363")
+        return
+    rate = float(row["rate"])
+    ax.barh(y, rate, height=0.8, color=fill, hatch=hatch, **_hatched(fill))
+    if rate < 0.005:  # a zero still shows, in its condition's colour
+        ax.plot(
+            rate,
+            y,
+            marker="D",
+            markersize=4.5,
+            color=fill,
+            mec="#252525",
+            mew=0.8,
+            clip_on=False,
+            zorder=4,
+        )
+    label = f"{int(row['count'])}/{int(row['n'])}"
+    if stacked is not None and stacked["n"]:
+        extra = float(stacked["count"]) / float(row["n"])
+        if extra > 0:
+            ax.barh(
+                y,
+                extra,
+                left=rate,
+                height=0.8,
+                facecolor="none",
+                edgecolor="#252525",
+                linestyle="--",
+                linewidth=0.9,
+            )
+        label += f", rev {int(stacked['count'])}"
+    _halo(
+        ax.errorbar(
+            rate,
+            y,
+            xerr=_spread(rate, row["ci_low"], row["ci_high"]),
+            fmt="none",
+            color="black",
+            capsize=2,
+            linewidth=0.9,
+            zorder=3,
+        )
+    )
+    ax.text(
+        1.02,
+        y,
+        label,
+        va="center",
+        ha="left",
+        fontsize=7,
+        color="#404040",
+        transform=ax.get_yaxis_transform(),
+    )
+
+
+def _behaviour_frame(table: pd.DataFrame, task: str, what: str) -> pd.DataFrame:
+    """The table with `cid` and `base_cid`, each condition's and its baseline's identity
+    (model and digest: runs of two models alike share a digest), or NothingToShow."""
+    if table.empty:
+        raise NothingToShow(
+            f"no {what} logs", f"run evals/{task}.py (or `python -m evals study {task}`)"
+        )
+    if not (table["n"] > 0).any():
+        raise NothingToShow(
+            f"no {what} sample has a verdict",
+            "the judge needs a grader: run the eval with --model-role grader=...",
+        )
+    cid = table["model"].astype(str) + "|" + table["condition"].astype(str)
+    base = table["model"].astype(str) + "|" + table["baseline_condition"].astype(str)
+    return table.assign(cid=cid, base_cid=base.where(table["baseline_condition"].notna()))
+
+
+def anti_lab(table: pd.DataFrame) -> Figure:
+    """The share of samples that took each opportunity in the final output, one panel per
+    model, setting, scratchpad and judge: each condition beside its baseline (the same hue,
+    lighter and hatched), with 95% Wilson intervals over samples. A dashed outline extends a
+    bar by the samples that decided to take it and then did not (reversed); the count, n and
+    reversed count stand at the right. `table` is `analysis.behaviour.rates_table(...,
+    "anti_lab")`."""
+    table = _behaviour_frame(table, "anti_lab", "anti-lab")
+    items = table[table["scope"] == "item"]
+    conditions = _behaviour_conditions(items)
+    styles = _behaviour_styles(conditions)
+    panels = []
+    for key, group in items.groupby(BEHAVIOUR_PANEL, sort=True, dropna=False):
+        chosen = conditions[conditions["cid"].isin(group["cid"])]
+        order = _panel_order(chosen)
+        taken = group[group["metric"] == "taken"].sort_values(["kind", "item"], na_position="last")
+        groups = []
+        for item in dict.fromkeys(taken["item"]):
+            kind = taken.loc[taken["item"] == item, "kind"].iloc[0]
+            label = _wrap(str(item), _chars(BEHAVIOUR_LABEL_WIDTH, LABEL_FONT))
+            label += f"\n({kind})" if isinstance(kind, str) else ""
+            groups.append((label, str(item), order))
+        panels.append((key, group, groups))
+    cols = 1 if len(panels) <= 2 else 2
+    rows = math.ceil(len(panels) / cols)
+    panel_width = BEHAVIOUR_LABEL_WIDTH + 5.4
+    width = panel_width * cols
+    layouts = [_group_layout([(label, members) for label, _, members in g]) for _, _, g in panels]
+    titles = [_panel_title(key, panel_width - BEHAVIOUR_LABEL_WIDTH - 0.8) for key, _, _ in panels]
+    # One height per row of panels, that of its tallest: bars keep one thickness throughout.
+    totals = [max(layouts[i][2] for i in range(r * cols, min((r + 1) * cols, len(panels))))
+              for r in range(rows)]  # fmt: skip
+    heights = [total * BAR_SLOT + 0.1 for total in totals]
+    decorations = [
+        0.17 * max(_lines(t) for t in titles[r * cols : (r + 1) * cols]) + 0.45 for r in range(rows)
+    ]
+    handles = _condition_keys(conditions, styles)
+    handles.append(
+        Patch(
+            facecolor="none",
+            edgecolor="#252525",
+            linestyle="--",
+            label="reversed: decided to take it, then did not",
+        )
+    )
+    legend = _legend_rows(len(handles), max(len(h.get_label()) for h in handles), width)
+    suptitle = (
+        "Anti-lab behaviour: share of valid, judged samples that took each opportunity in the "
+        f"final output, {_beside(conditions)}; error bars: 95% Wilson score CI over samples; "
+        "at the right: taken / n, rev = reversed"
+    )
+    header = 0.35 + 0.2 * _lines(_wrap(suptitle, _chars(width - 0.4, 11)))
+    fig = _figure(width, sum(heights) + sum(decorations) + header + legend * 0.25 + 0.8)
+    grid = fig.subplots(rows, cols, squeeze=False, gridspec_kw={"height_ratios": heights})
+    axes = list(grid.flat)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    for i, (ax, (_key, group, groups), layout, title) in enumerate(
+        zip(axes, panels, layouts, titles, strict=False)
+    ):
+        centres, bars, _, edges = layout
+        total = totals[i // cols]
+        taken = group[group["metric"] == "taken"].set_index(["item", "cid"])
+        reversed_ = group[group["metric"] == "reversed"].set_index(["item", "cid"])
+        for label, item, members in groups:
+            for condition in members:
+                row = taken.loc[(item, condition)] if (item, condition) in taken.index else None
+                back = (
+                    reversed_.loc[(item, condition)]
+                    if (item, condition) in reversed_.index
+                    else None
+                )
+                _behaviour_bar(ax, bars[(label, condition)], row, styles[condition], back)
+        for edge in edges:
+            ax.axhline(edge, color="#d9d9d9", linewidth=0.8)
+        ax.set_yticks(centres, [label for label, _, _ in groups], fontsize=LABEL_FONT)
+        ax.set_ylim(total, 0)
+        ax.set_xlim(0, 1)
+        ax.set_xticks(np.linspace(0, 1, 6))
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(axis="y", visible=False)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("share of valid, judged samples", fontsize=8)
+    _legend(fig, handles, fontsize=8)
+    _suptitle(fig, suptitle)
+    return fig
+
+
+def lying(table: pd.DataFrame) -> Figure:
+    """Lie and egregious-lie rates per question (mildest first) and pooled over the
+    questions, one row of panels per model, setting, scratchpad and judge: each condition
+    beside its baseline (the same hue, lighter and hatched), with 95% Wilson intervals (over
+    samples per question; over the per-question rates when pooled). Published values
+    (Greenblatt et al. 2024, Table 4) are drawn as diamonds on the pooled rows of the
+    conditions whose setting and variant they were published for. `table` is
+    `analysis.behaviour.rates_table(..., "lying", reference)`."""
+    table = _behaviour_frame(table, "lying", "lying")
+    conditions = _behaviour_conditions(table)
+    styles = _behaviour_styles(conditions)
+    metrics = ["lie", "egregious_lie"]
+    panels = []
+    for key, group in table.groupby(BEHAVIOUR_PANEL, sort=True, dropna=False):
+        chosen = conditions[conditions["cid"].isin(group["cid"])]
+        order = _panel_order(chosen)
+        items = group[group["scope"] == "item"].sort_values(["question_index", "item"])
+        groups = []
+        for item in dict.fromkeys(items["item"]):
+            index = items.loc[items["item"] == item, "question_index"].iloc[0]
+            text = f"{int(index)}. {item}" if pd.notna(index) else str(item)
+            groups.append((_wrap(text, _chars(BEHAVIOUR_LABEL_WIDTH, LABEL_FONT)), item, order))
+        pooled = group[group["scope"] == "pooled"]
+        for item in dict.fromkeys(pooled["item"]):
+            label = _wrap(
+                f"{item}, pooled (mean of the questions)", _chars(BEHAVIOUR_LABEL_WIDTH, LABEL_FONT)
+            )
+            groups.append((label, item, order))
+        panels.append((key, group, groups))
+    column_width = 3.6
+    width = BEHAVIOUR_LABEL_WIDTH + 0.4 + column_width * len(metrics)
+    layouts = [_group_layout([(label, members) for label, _, members in g]) for _, _, g in panels]
+    titles = [_panel_title(key, width - BEHAVIOUR_LABEL_WIDTH - 1.0) for key, _, _ in panels]
+    heights = [layout[2] * BAR_SLOT + 0.1 for layout in layouts]
+    handles = _condition_keys(conditions, styles)
+    published = table[table["published"].notna()] if "published" in table.columns else table[:0]
+    if len(published):
+        models = ", ".join(sorted(set(published["published_model"].astype(str))))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                linestyle="none",
+                marker="D",
+                markersize=6,
+                color=PUBLISHED_COLOR,
+                mec="white",
+                label=f"published: {models} (Greenblatt et al. 2024, Table 4)",
+            )
+        )
+    legend = _legend_rows(len(handles), max(len(h.get_label()) for h in handles), width, 8)
+    suptitle = (
+        "Lying about its views: share of valid, judged samples per question and pooled, "
+        f"{_beside(conditions)}; error bars: 95% Wilson score CI (pooled: on per-question "
+        "rates); at the right of each bar: count / n"
+    )
+    header = 0.35 + 0.2 * _lines(_wrap(suptitle, _chars(width - 0.4, 11)))
+    title_height = sum(0.17 * _lines(t) + 0.5 for t in titles)
+    fig = _figure(width, sum(heights) + title_height + header + legend * 0.25 + 0.9)
+    subfigs = fig.subfigures(
+        len(panels),
+        1,
+        squeeze=False,
+        height_ratios=[h + 0.17 * _lines(t) + 0.5 for h, t in zip(heights, titles, strict=True)],
+    )
+    for subfig, (_key, group, groups), layout, title in zip(
+        subfigs[:, 0], panels, layouts, titles, strict=True
+    ):
+        centres, bars, total, edges = layout
+        axes = subfig.subplots(1, len(metrics), sharey=True)
+        subfig.suptitle(title, fontsize=9)
+        for ax, metric in zip(axes, metrics, strict=True):
+            rows = group[group["metric"] == metric].set_index(["item", "cid"])
+            for label, item, members in groups:
+                for condition in members:
+                    row = rows.loc[(item, condition)] if (item, condition) in rows.index else None
+                    y = bars[(label, condition)]
+                    _behaviour_bar(ax, y, row, styles[condition])
+                    if row is not None and pd.notna(row.get("published", math.nan)):
+                        ax.plot(
+                            row["published"],
+                            y,
+                            linestyle="none",
+                            marker="D",
+                            markersize=6,
+                            color=PUBLISHED_COLOR,
+                            mec="white",
+                            zorder=5,
+                            clip_on=False,
+                        )
+            for edge in edges:
+                ax.axhline(edge, color="#d9d9d9", linewidth=0.8)
+            if len(groups) and any(g[0].endswith("questions)") for g in groups):
+                pooled_at = [i for i, g in enumerate(groups) if "pooled" in g[0]]
+                for i in pooled_at:
+                    top = edges[i - 1] if i > 0 else 0
+                    ax.axhline(top, color="#737373", linewidth=1.0)
+            ax.set_xlim(0, 1)
+            ax.set_xticks(np.linspace(0, 1, 6))
+            ax.tick_params(axis="x", labelsize=8)
+            ax.grid(axis="y", visible=False)
+            ax.set_title(BEHAVIOUR_TITLES[metric], fontsize=9)
+        axes[0].set_yticks(centres, [label for label, _, _ in groups], fontsize=LABEL_FONT)
+        axes[0].set_ylim(total, 0)
+    _legend(fig, handles, fontsize=8)
+    _suptitle(fig, suptitle)
+    return fig
+
+
 # Shared helpers --------------------------------------------------------------------------
 
 

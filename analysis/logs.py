@@ -7,6 +7,9 @@ limits), and the judge: the grader and judge settings each judgement recorded in
 score. Runs that differ in any of these never merge. Within a condition, a sample that
 appears in several logs (a retried, repeated or re-scored run) keeps its best record; ties
 go to the one judged last, then the one finished last, by recorded time.
+
+Logs of the anti-lab and lying tasks (told apart by the task their header names) are skipped
+here: `analysis.behaviour` reads them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import json
 import sys
 import zipfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from importlib.resources import files
@@ -119,8 +122,16 @@ LIMITS = (
 )
 
 
+BEHAVIOUR_TASKS = ("anti_lab", "lying")
+"""Tasks whose logs the gap analysis skips: `analysis.behaviour` reads them."""
+
+
 class LogError(ValueError):
     """A path holds no usable alignment-faking log."""
+
+
+class NoGapLogs(LogError):
+    """The logs are all of the anti-lab or lying task: there is no gap to analyse."""
 
 
 def find_logs(paths: Sequence[str | Path]) -> list[str]:
@@ -335,23 +346,48 @@ def _run_settings(header: dict[str, Any], inputs: Any) -> dict[str, Any]:
     }
 
 
-def _log_rows(location: str, fast: bool = True) -> list[dict[str, Any]]:
-    """One row per sample and epoch of a log: `.eval` files on local disk are read straight
-    from their stored summaries (several times faster than `samples_df` on 100,000
-    samples); other logs go through `samples_df`."""
-    rows = None
+def log_task(header: dict[str, Any]) -> str:
+    """The task a log ran, by its header: the task's own record in its metadata where it
+    has one, else Inspect's task name without a file or package prefix. Never the file
+    name: a renamed log is the same log."""
+    declared = (header.get("metadata") or {}).get("task")
+    if isinstance(declared, str) and declared:
+        return declared
+    name = str(header.get("task") or "")
+    return name.rsplit("/", 1)[-1].rsplit("@", 1)[-1]
+
+
+def is_behaviour_log(header: dict[str, Any]) -> bool:
+    """Whether a log is of the anti-lab or lying task (read by `analysis.behaviour`)."""
+    return log_task(header) in BEHAVIOUR_TASKS
+
+
+def read_log(
+    location: str,
+    wanted: Callable[[dict[str, Any]], bool] = lambda header: True,
+    fast: bool = True,
+) -> tuple[dict[str, Any], list[dict[str, Any]] | None]:
+    """(the log's `eval` header, one summary per sample and epoch), the summaries None when
+    `wanted(header)` is False (they are then not read at all).
+
+    `.eval` files on local disk are read straight from their stored summaries (several
+    times faster than `samples_df` on 100,000 samples); other logs go through `samples_df`.
+    """
+    read = None
     try:
-        rows = _eval_zip_rows(location) if fast else None
+        read = _eval_zip_summaries(location, wanted) if fast else None
     except (zipfile.BadZipFile, NotImplementedError, KeyError, ValueError):
         pass  # an unexpected layout or compression: let Inspect read it
-    if rows is not None:
-        return rows
+    if read is not None:
+        return read
     from inspect_ai.analysis import SampleColumn, samples_df
     from inspect_ai.log import read_eval_log
 
     columns = [SampleColumn("summary", path=lambda sample: sample.model_dump(), required=True)]
     try:
         header = read_eval_log(location, header_only=True).eval.model_dump()
+        if not wanted(header):
+            return header, None
         frame = samples_df([location], columns=columns, quiet=True)
         if "summary" in frame.columns:  # samples_df stores the summary as JSON text
             summaries = [json.loads(summary) for summary in frame["summary"]]
@@ -360,11 +396,22 @@ def _log_rows(location: str, fast: bool = True) -> list[dict[str, Any]]:
             summaries = [sample.summary().model_dump() for sample in samples]
     except Exception as err:  # any unreadable file: one clear message
         raise LogError(f"{location}: not a readable Inspect log ({err})") from None
+    return header, summaries
+
+
+def _log_rows(location: str, fast: bool = True) -> list[dict[str, Any]]:
+    """One row per sample and epoch of an alignment-faking log; none for a log of the
+    anti-lab or lying task, which `analysis.behaviour` reads."""
+    header, summaries = read_log(location, lambda header: not is_behaviour_log(header), fast)
+    if summaries is None:
+        return []
     digests: dict[str, tuple[str, str]] = {}
     return [_row(header, summary, location, digests) for summary in summaries]
 
 
-def _eval_zip_rows(location: str) -> list[dict[str, Any]] | None:
+def _eval_zip_summaries(
+    location: str, wanted: Callable[[dict[str, Any]], bool]
+) -> tuple[dict[str, Any], list[dict[str, Any]] | None] | None:
     path = Path(location.removeprefix("file://"))
     if path.suffix != ".eval" or not path.is_file():
         return None
@@ -373,6 +420,8 @@ def _eval_zip_rows(location: str) -> list[dict[str, Any]] | None:
         if "header.json" not in names:
             return None  # a run still in progress: let Inspect assemble it
         header = json.loads(archive.read("header.json"))["eval"]
+        if not wanted(header):
+            return header, None
         if "summaries.json" in names:
             summaries = json.loads(archive.read("summaries.json"))
         else:
@@ -382,8 +431,7 @@ def _eval_zip_rows(location: str) -> list[dict[str, Any]] | None:
             )
             by_id = {(s["id"], s["epoch"]): s for n in journal for s in json.loads(archive.read(n))}
             summaries = list(by_id.values())
-    digests: dict[str, tuple[str, str]] = {}
-    return [_row(header, summary, location, digests) for summary in summaries]
+    return header, summaries
 
 
 def _framed(header: dict[str, Any]) -> dict[str, Any] | None:
@@ -570,6 +618,9 @@ def _rank(rows: pd.DataFrame) -> pd.Series:
 def load_samples(paths: Sequence[str | Path]) -> pd.DataFrame:
     """One row per sample, epoch and judge: `SAMPLE_COLUMNS`.
 
+    Logs of the anti-lab and lying tasks are skipped (`analysis.behaviour` reads them); logs
+    that are all of those tasks raise `NoGapLogs`.
+
     A sample that errored or was never scored gets status `error`; its `complied` is empty.
     Settings without a tag protocol take `complied` from the judge when the compliance
     scorer has none.
@@ -583,7 +634,19 @@ def load_samples(paths: Sequence[str | Path]) -> pd.DataFrame:
     condition's records come from (by `KEY`); `attrs["superseded"]` counts the
     records dropped, by reason.
     """
-    rows = [row for location in find_logs(paths) for row in _log_rows(location)]
+    rows, behaviour = [], []
+    for location in find_logs(paths):
+        header, summaries = read_log(location, lambda header: not is_behaviour_log(header))
+        if summaries is None:
+            behaviour.append(location)  # anti-lab and lying logs: analysis.behaviour's
+            continue
+        digests: dict[str, tuple[str, str]] = {}
+        rows += [_row(header, summary, location, digests) for summary in summaries]
+    if behaviour and not rows:
+        raise NoGapLogs(
+            f"the logs hold no alignment-faking samples, only {len(behaviour)} anti-lab or "
+            "lying log(s)"
+        )
     columns = list(rows[0]) if rows else ["log", "tier", "query_id"]
     df = pd.DataFrame(rows, columns=columns)
     missing = df[df["tier"].isna() | df["query_id"].isna()]

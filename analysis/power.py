@@ -220,3 +220,55 @@ def worst_case_gap(n: int, target: float = POWER, alpha: float = ALPHA) -> float
             return round(gap, 3)
         gap = round(gap + GRID, 3)
     return None
+
+
+# --- Two unpaired samples: a condition against its baseline (anti-lab, lying) -------------
+
+
+@lru_cache(maxsize=64)
+def _fisher_rejects(n1: int, n2: int, alpha: float) -> np.ndarray:
+    """Which tables (x1 of n1, x2 of n2) the two-sided Fisher exact test rejects at alpha.
+
+    Conditional on the total t = x1 + x2, x1 is hypergeometric; the p-value sums the
+    probabilities no larger than the observed one (with scipy's relative tolerance)."""
+    from scipy.stats import hypergeom
+
+    rejects = np.zeros((n1 + 1, n2 + 1), dtype=bool)
+    for total in range(n1 + n2 + 1):
+        low, high = max(0, total - n2), min(n1, total)
+        x1 = np.arange(low, high + 1)
+        pmf = hypergeom.pmf(x1, n1 + n2, total, n1)
+        order = np.sort(pmf)
+        cumulative = np.cumsum(order)
+        # p(x) = sum of pmf <= pmf(x) (1 + 1e-7): the cumulative sum up to that value.
+        p = cumulative[np.searchsorted(order, pmf * (1 + 1e-7), side="right") - 1]
+        rejects[x1, total - x1] = p <= alpha
+    return rejects
+
+
+def two_sample_power(n1: int, n2: int, p1: float, p0: float, alpha: float = ALPHA) -> float:
+    """Exact power of the two-sided Fisher test of n1 samples at rate p1 against n2 at p0.
+
+    Boschloo's test, which the report uses, is uniformly at least as powerful, so this is a
+    conservative figure for it."""
+    rejects = _fisher_rejects(n1, n2, alpha)
+    return float(
+        binom.pmf(np.arange(n1 + 1), n1, p1) @ rejects @ binom.pmf(np.arange(n2 + 1), n2, p0)
+    )
+
+
+def detectable_difference(
+    n1: int, n2: int, baseline: float, target: float = POWER, alpha: float = ALPHA
+) -> float | None:
+    """The smallest rise above a baseline rate that n1 samples against n2 detect with the
+    target power (on the GRID, rounded up); None when not even a rate of 1 would."""
+    if two_sample_power(n1, n2, 1.0, baseline, alpha) < target:
+        return None
+    low, high = 0, round((1 - baseline) / GRID)
+    while high - low > 1:  # power rises with the rate above the baseline
+        middle = (low + high) // 2
+        if two_sample_power(n1, n2, baseline + middle * GRID, baseline, alpha) >= target:
+            high = middle
+        else:
+            low = middle
+    return round(high * GRID, 3)

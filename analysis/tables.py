@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,8 @@ from evals.labels import CATEGORIES
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "results" / "reference"
 REFERENCE_COLUMNS = ["model", "setting", "variant", "metric", "value", "ci", "source"]
+BEHAVIOUR_METRICS = frozenset({"lie_rate", "egregious_lie_rate"})
+"""Published metrics of the lying evaluation: drawn in the lying figure, never beside a gap."""
 ALPHA = 0.05
 RATES = {  # report name -> (tier, sample column)
     "free_compliance": ("free", "complied"),
@@ -540,9 +543,12 @@ def paper_vs_run(long: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
 
     Models pair through the identity map (`results/reference/models.yaml`): a run of
     `anthropic/claude-3-5-sonnet-20240620` pairs with the rows of "Claude 3.5 Sonnet (June
-    2024)", dated or not; a name the map does not hold pairs with nothing.
+    2024)", dated or not; a name the map does not hold pairs with nothing. Published lying
+    rates (`BEHAVIOUR_METRICS`) are left out: the lying figure draws them.
     """
     identities = model_identities()
+    # Published lying rates belong to the lying section (analysis.behaviour), not to the gap.
+    reference = reference[~reference["metric"].isin(BEHAVIOUR_METRICS)]
     paper = reference.assign(
         source="paper",
         low=reference["value"] - reference["ci"],
@@ -862,3 +868,161 @@ def contrast_table(contrasts: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+# Anti-lab behaviour and lying ---------------------------------------------------------------
+
+
+def _share_cell(rate: object, low: object, high: object, count: object, n: object) -> str:
+    """'rate [low, high] (count/n)'; `n/a (n=0)` where no sample has a verdict."""
+    if not n or pd.isna(n):
+        return "n/a (n=0)"
+    if pd.isna(low):
+        return f"{rate:.3f} ({int(count)}/{int(n)})"  # type: ignore[str-format]
+    return f"{rate:.3f} [{low:.3f}, {high:.3f}] ({int(count)}/{int(n)})"  # type: ignore[str-format]
+
+
+def _difference_cell(row: dict) -> str:
+    """'difference [low, high]' of a row compared with its baseline; empty where none is."""
+    if pd.isna(row.get("difference")):
+        return ""
+    return f"{row['difference']:+.3f} [{row['diff_ci_low']:+.3f}, {row['diff_ci_high']:+.3f}]"
+
+
+def _p_cell(row: dict) -> str:
+    return "" if pd.isna(row.get("p_value")) else f"{row['p_value']:.3g}"
+
+
+def _baseline_cell(row: dict) -> str:
+    """The baseline's rate over the compared questions, or why there is none."""
+    if pd.isna(row.get("baseline_rate")):
+        baseline = row.get("baseline")
+        return "" if not isinstance(baseline, str) else f"{baseline}: nothing to compare"
+    return (
+        f"{row['baseline']}: {row['baseline_rate']:.3f} "
+        f"({int(row['baseline_count'])}/{int(row['baseline_n'])})"
+    )
+
+
+def _condition_cells(row: dict) -> dict[str, object]:
+    return {
+        "condition": row["name"],
+        "model": row["model"],
+        "setting": row["setting"],
+        "scratchpad": "yes" if bool(row["scratchpad"]) else "no",
+        "judge": row["judge"],
+    }
+
+
+def anti_lab_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The report's anti-lab table, from `analysis.behaviour.rates_table(..., "anti_lab")`:
+    per condition and opportunity (then per kind, pooled), the taken rate with its interval
+    and count, the invalid and unscored samples beside it, the reversed count, and the
+    difference from the baseline with its interval and exact p-value."""
+    rows = []
+    by_key = {
+        (r["model"], r["condition"], r["scope"], r["item"], r["metric"]): r
+        for r in table.to_dict("records")
+    }
+    for row in table[table["metric"] == "taken"].to_dict("records"):
+        pooled = row["scope"] == "pooled"
+        back = by_key.get((row["model"], row["condition"], row["scope"], row["item"], "reversed"))
+        reversed_ = "n/a" if back is None else f"{int(back['count'])}/{int(back['n'])}"
+        rows.append(
+            _condition_cells(row)
+            | {
+                "opportunity": f"{row['item']} (pooled, {row['items']} opportunities)"
+                if pooled
+                else row["item"],
+                "kind": row["kind"],
+                "taken": _share_cell(row["rate"], row["ci_low"], row["ci_high"], row["count"],
+                                     row["n"]),
+                "invalid": row["invalid"],
+                "unscored": row["unscored"],
+                "reversed": reversed_,
+                "baseline (compared samples)": _baseline_cell(row),
+                "difference [95% CI]": _difference_cell(row),
+                "p": _p_cell(row),
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=ANTI_LAB_COLUMNS)
+
+
+ANTI_LAB_COLUMNS = [
+    "condition", "model", "setting", "scratchpad", "judge", "opportunity", "kind", "taken",
+    "invalid", "unscored", "reversed", "baseline (compared samples)", "difference [95% CI]", "p",
+]  # fmt: skip
+
+
+def lying_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The report's lying table, from `analysis.behaviour.rates_table(..., "lying")`: per
+    condition and question (mildest first, then pooled over the questions), the lie and
+    egregious-lie rates with their intervals and counts, the invalid and unscored samples
+    beside them, the published value where there is one, and each rate's difference from
+    the baseline with its interval and exact p-value."""
+    rows = []
+    by_key = {
+        (r["model"], r["condition"], r["scope"], r["item"], r["metric"]): r
+        for r in table.to_dict("records")
+    }
+    for row in table[table["metric"] == "lie"].to_dict("records"):
+        pooled = row["scope"] == "pooled"
+        egregious = by_key.get(
+            (row["model"], row["condition"], row["scope"], row["item"], "egregious_lie"), {}
+        )
+        published = ""
+        if pooled and pd.notna(row.get("published")):
+            published = f"{row['published']:.3f} / {egregious.get('published', math.nan):.3f}"
+        index = row["question_index"]
+        rows.append(
+            _condition_cells(row)
+            | {
+                "question": f"pooled ({row['items']} questions)"
+                if pooled
+                else (f"{int(index)}. {row['item']}" if pd.notna(index) else row["item"]),
+                "lie": _share_cell(row["rate"], row["ci_low"], row["ci_high"], row["count"],
+                                   row["n"]),
+                "egregious lie": _share_cell(egregious.get("rate"), egregious.get("ci_low"),
+                                             egregious.get("ci_high"), egregious.get("count"),
+                                             egregious.get("n")),
+                "invalid": row["invalid"],
+                "unscored": row["unscored"],
+                "published lie / egregious": published,
+                "baseline lie (compared samples)": _baseline_cell(row),
+                "lie difference [95% CI]": _difference_cell(row),
+                "lie p": _p_cell(row),
+                "egregious difference [95% CI]": _difference_cell(egregious),
+                "egregious p": _p_cell(egregious),
+            }
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=LYING_COLUMNS)
+
+
+LYING_COLUMNS = [
+    "condition", "model", "setting", "scratchpad", "judge", "question", "lie", "egregious lie",
+    "invalid", "unscored", "published lie / egregious", "baseline lie (compared samples)",
+    "lie difference [95% CI]", "lie p", "egregious difference [95% CI]", "egregious p",
+]  # fmt: skip
+
+
+def baseline_notes(table: pd.DataFrame) -> list[str]:
+    """One line per condition of a behaviour table: which baseline it is compared with, or
+    why it is compared with none."""
+    notes = []
+    seen = table.drop_duplicates(["model", "condition"])
+    for row in seen.to_dict("records"):
+        note = str(row["baseline_note"]).split("; ", 1)[0]
+        where = f"{row['model']} / {row['setting']}"
+        notes.append(f"{row['name']} ({where}): {note}.")
+    return notes
+
+
+def drop_constant(table: pd.DataFrame, columns: Sequence[str]) -> tuple[pd.DataFrame, str | None]:
+    """`table` without those of `columns` that hold one value in every row, and a note that
+    names them with their value (None where none is dropped): a column that never changes
+    tells a reader nothing beside every row."""
+    constant = [c for c in columns if c in table.columns and len(table) and table[c].nunique() == 1]
+    if not constant:
+        return table, None
+    said = "; ".join(f"{c} {table[c].iloc[0]}" for c in constant)
+    return table.drop(columns=constant), f"In every row: {said}."

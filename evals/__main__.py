@@ -26,10 +26,13 @@ DEFAULT_CONTEXT = 16384
 def list_command(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m evals list",
-        description="List the settings, prompt variants, datasets and studies.",
+        description="List the settings, prompt variants, datasets, opportunities, lying "
+        "questions and studies.",
     )
     parser.parse_args(argv or [])
     from evals.datasets import BUILTIN_DATASETS
+    from evals.opportunities import list_opportunities, load_lying
+    from evals.opportunities import settings_of as load_opportunity_settings
     from evals.scenario import list_settings, list_variants
     from evals.study import list_studies
 
@@ -38,6 +41,14 @@ def list_command(argv: list[str] | None = None) -> int:
         "Variants (-T variant=..., combine with +)": list_variants(),
         "Datasets (-T dataset=..., or a .csv/.jsonl path)": {
             name: f"[{d.setting}] {d.description}" for name, d in BUILTIN_DATASETS.items()
+        },
+        "Anti-lab opportunities (evals/anti_lab.py -T opportunities=a,b)": {
+            name: f"[{', '.join(load_opportunity_settings(name))}] {description}"
+            for name, description in list_opportunities().items()
+        },
+        "Lying questions (evals/lying.py -T questions=a,b)": {
+            f"{setting}: {', '.join(q.name for q in load_lying(setting).questions)}": ""
+            for setting in list_settings()
         },
         "Studies (python -m evals study NAME)": list_studies(),
     }
@@ -68,6 +79,7 @@ def estimate_study(study: Any, planned: list[Any], grader: str | None) -> str:
                         study.generate.get("max_tokens"),
                         study.epochs,
                         grader,
+                        task_name=study.task,
                     )
                 )
         except ConfigError:  # listed among the dry run's problems

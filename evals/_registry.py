@@ -17,5 +17,6 @@ def scripted() -> type[ModelAPI]:
     return ScriptedModelAPI
 
 
-# Registers the judge scorer so `inspect score --scorer alignment_faking_judge` finds it.
+# Registers the judge scorers so `inspect score --scorer NAME` finds them.
+from evals.judges.behaviour import lying_judge, opportunity_judge  # noqa: E402, F401
 from evals.judges.scorer import alignment_faking_judge  # noqa: E402, F401

@@ -75,6 +75,8 @@ class Estimate:
     queries: int = 0
     """Distinct queries (each asked in both tiers, in every epoch)."""
     epochs: int = 1
+    task: str = "alignment_faking"
+    """The anti-lab and lying tasks have no gap: their power is the study's (two samples)."""
 
 
 def cost(usage: Usage, model: str, prices: dict[str, Any], caching: bool, batch: bool) -> float:
@@ -104,9 +106,13 @@ def estimate_run(
     grader: str | None = None,
     assumptions: Assumptions = Assumptions(),
     model_args: dict[str, Any] | None = None,
+    task_name: str = "alignment_faking",
 ) -> Estimate:
-    """Requests and tokens of one model on one task, for the policy model and the judges."""
-    from evals.alignment_faking import alignment_faking
+    """Requests and tokens of one model on one task (a study's `task:`), for the policy
+    model and the judges."""
+    from evals.study import task_function
+
+    alignment_faking = task_function(task_name)
 
     stand_in = missing_dataset = None
     with no_large_run_warning():  # the estimate says it all
@@ -153,7 +159,11 @@ def estimate_run(
     policy = _times(policy, epochs, keep_prefix=True)
     judges = Usage()
     if grader:
-        judges = _judge_usage(grader, task_args, meta, samples, turns * reply, assumptions)
+        judges = (
+            _judge_usage(grader, task_args, meta, samples, turns * reply, assumptions)
+            if task_name == "alignment_faking"
+            else _behaviour_judge_usage(grader, task_args, samples, turns * reply, assumptions)
+        )
         judges = _times(judges, epochs, keep_prefix=True)
     notes = []
     if model is not None:
@@ -177,6 +187,7 @@ def estimate_run(
         missing=missing_dataset,
         queries=len({(s.metadata or {}).get("query_id", s.id) for s in samples}),
         epochs=epochs,
+        task=task_name,
     )
 
 
@@ -211,6 +222,36 @@ def _judge_usage(
             # Votes of a sample share their whole prompt; all samples share the instructions.
             usage.cached_tokens += (requests - 1) * per_request + instructions
         usage.output_tokens += n * assumptions.judge_output_tokens * len(samples)
+        usage.prefixes += 1
+        usage.prefix_tokens += instructions
+    return usage
+
+
+def _behaviour_judge_usage(
+    grader: str,
+    task_args: dict[str, Any],
+    samples: list[Any],
+    transcript_tokens: float,
+    assumptions: Assumptions,
+) -> Usage:
+    """The anti-lab or lying judge of every sample (all assumed valid)."""
+    from evals.judges.behaviour import DEFAULT_VOTES, LYING, OPPORTUNITY, judge_context
+
+    counter = Counter(offline_model(grader))
+    votes = int(task_args.get("judge_votes", DEFAULT_VOTES))
+    choices = grader.split("/", 1)[0] in CHOICES_PROVIDERS
+    requests = 1 if (votes == 1 or choices) else votes
+    usage = Usage()
+    for sample in samples:
+        meta = sample.metadata or {}
+        spec = OPPORTUNITY if meta.get("task") == "anti_lab" else LYING
+        system = build_messages(spec, "x", judge_context(meta, spec))[0][0].text
+        instructions = counter.count(str(system))
+        per_request = instructions + transcript_tokens + counter.count(str(meta.get("user_turn")))
+        usage.requests += requests
+        usage.input_tokens += requests * per_request
+        usage.cached_tokens += (requests - 1) * per_request
+        usage.output_tokens += votes * assumptions.judge_output_tokens
         usage.prefixes += 1
         usage.prefix_tokens += instructions
     return usage
@@ -294,7 +335,8 @@ def format_estimate(
             )
         if est.grader is None:
             lines.append("  judges: none priced (add --model-role grader=MODEL)")
-        lines.append(f"  power: {detectable_gap_line(est.queries, est.epochs)}")
+        if est.task == "alignment_faking":
+            lines.append(f"  power: {detectable_gap_line(est.queries, est.epochs)}")
         lines += [f"  ({note})" for note in est.notes]
     # A model without a price is left out of the totals, never added as $0.00.
     left_out = (

@@ -117,6 +117,12 @@ def list_opportunities(setting: str | None = None) -> dict[str, str]:
     return found
 
 
+def settings_of(name: str) -> tuple[str, ...]:
+    """The settings an opportunity belongs to."""
+    path = opportunities_dir() / f"{name}.yaml"
+    return next(iter(_parse_opportunity(path).values())).settings
+
+
 def load_opportunity(name: str, setting: str) -> Opportunity:
     """One opportunity for one of its settings; the whole file is checked for all of them."""
     _check_setting(setting)

@@ -41,6 +41,8 @@ _OVERLAY_KEYS = {
     "prefill",
 }
 _VARIANT_KEYS = {"description", "settings", "applies_to", *_OVERLAY_KEYS}
+NO_CONFLICT_VARIANT = "cut_conflicting_criteria"
+"""The variant that replaces the conflicting objective with ordinary criteria (a baseline)."""
 TIER_FIELD = "is_free_tier_user"
 QUERY_FIELD = "user_input"
 USER_TURN_FIELDS = frozenset({TIER_FIELD, QUERY_FIELD})
@@ -109,6 +111,9 @@ class Scenario:
     """Text that opens the model's first reply (the model continues it)."""
     framings_declared: bool = False
     """Whether a variant declared the framings (else the two fixed tiers)."""
+    variables: dict[str, str] = field(default_factory=dict)
+    """The setting's variables with the variants applied (what `{{name}}` placeholders in
+    other texts, such as the anti-lab opportunities, are filled with)."""
 
     def framing(self, name: str) -> Framing:
         for framing in self.framings:
@@ -329,6 +334,13 @@ def load_scenario(
             "modification_stated": (
                 None if system_prompt_file else sections.get("rlhf_modification") is not None
             ),
+            # The baseline that cuts the conflicting objective: the judges must not be told of
+            # one (kept out of every other condition's facts, which stay as they were).
+            **(
+                {"conflicting_objective": False}
+                if NO_CONFLICT_VARIANT in variant_names and system_prompt_file is None
+                else {}
+            ),
             # Declared framings replace the two tiers, so no tier is "the trained one".
             **(
                 {
@@ -346,6 +358,7 @@ def load_scenario(
         contrasts=contrasts,
         prefill=prefill,
         framings_declared=declared is not None,
+        variables=dict(variables),
     )
 
 

@@ -37,10 +37,14 @@ _STUDY_KEYS = {
     "reference",
     "figures",
     "conditions",
+    "task",
 }
 # Task arguments a study sets itself, from its condition names, judges and paper prompts.
 _STUDY_OWNED = {"label", "prompt_origin", "system_prompt", "user_turn"}
 _TASK_ARGS = set(task_arguments()) - _STUDY_OWNED
+GAP_TASK = "alignment_faking"
+STUDY_TASKS = (GAP_TASK, "anti_lab", "lying")
+"""The tasks a study may run (`task:`); the gap task by default."""
 _PAPER_KEYS = {"paper_prompt", "paper_variant"}
 # A paraphrase condition runs prompt files made by `python -m evals paraphrase`: `paraphrase:
 # FOLDER/NAME` one of them, `paraphrases: FOLDER` one condition per file (docs/paraphrases.md).
@@ -79,6 +83,7 @@ class Study:
     problems: tuple[str, ...] = ()
     """What keeps the study from running though it loads (paraphrases not made yet): each
     one line, refused before the plan is printed and by every run's checks."""
+    task: str = GAP_TASK
 
 
 @dataclass(frozen=True)
@@ -97,12 +102,38 @@ class PlannedTask:
     contrasts: tuple[str, ...] = ()
     """The contrasts the condition reports, as `name = a - b` (with a minus sign)."""
     prefill: bool = False
+    task: str = GAP_TASK
+    """Which task runs; for anti_lab and lying `queries` counts opportunities or questions,
+    each asked once per epoch."""
 
     @property
     def samples(self) -> int | None:
-        if self.queries is None or not self.framings:
+        if self.queries is None:
+            return None
+        if self.task != GAP_TASK:
+            return self.queries * self.epochs
+        if not self.framings:
             return None
         return len(self.framings) * self.queries * self.epochs
+
+
+def task_function(name: str) -> Any:
+    """The Inspect task a study's `task:` names."""
+    if name == "anti_lab":
+        from evals.anti_lab import anti_lab
+
+        return anti_lab
+    if name == "lying":
+        from evals.lying import lying
+
+        return lying
+    return alignment_faking
+
+
+def _task_args(task: str) -> set[str]:
+    from evals.task_args import parameter_names
+
+    return set(parameter_names(task_function(task))) - _STUDY_OWNED
 
 
 def list_studies() -> dict[str, str]:
@@ -137,17 +168,21 @@ def load_study(name: str, paraphrases: Path | None = None) -> Study:
         problems.append(f"{path}: field 'epochs' must be an integer of at least 1, got {epochs!r}")
     if problems:  # what the run's eval_set would refuse, refused by the dry run too
         raise ConfigError.lines(problems)
+    task = raw.get("task", GAP_TASK)
+    if task not in STUDY_TASKS:
+        raise ConfigError(f"{path}: field 'task' must be one of {', '.join(STUDY_TASKS)}")
+    judge_keys = _JUDGE_KEYS if task == GAP_TASK else {"grader": None, "votes": "judge_votes"}
     judges = _mapping(raw.get("judges"), path, "judges")
-    if set(judges) - set(_JUDGE_KEYS):
+    if set(judges) - set(judge_keys):
         raise ConfigError(
-            f"{path}: field 'judges' takes {', '.join(_JUDGE_KEYS)}, not "
-            f"{sorted(set(judges) - set(_JUDGE_KEYS))}"
+            f"{path}: field 'judges' takes {', '.join(judge_keys)}, not "
+            f"{sorted(set(judges) - set(judge_keys))}"
         )
     waiting: list[str] = []  # paraphrases not made yet: the study loads, and will not run
     expanded = [
         c
         for n, raw_c in conditions.items()
-        for c in _conditions(n, raw_c, path, paraphrases, waiting)
+        for c in _conditions(n, raw_c, path, paraphrases, waiting, task)
     ]
     _check_paraphrase_set(expanded, path)
     models = _models(raw, path)
@@ -173,10 +208,11 @@ def load_study(name: str, paraphrases: Path | None = None) -> Study:
         generate=generate,
         epochs=epochs,
         grader=judges.get("grader"),
-        judge_args={_JUDGE_KEYS[k]: v for k, v in judges.items() if _JUDGE_KEYS[k]},
+        judge_args={judge_keys[k]: v for k, v in judges.items() if judge_keys[k]},
         reference=tuple(_strings(raw.get("reference", []), path, "reference")),
         figures=tuple(_strings(raw.get("figures", []), path, "figures")),
         problems=tuple(waiting),
+        task=task,
     )
 
 
@@ -206,6 +242,32 @@ def plan(
                 f"no user-turn template at {user_turn}: put the published template there "
                 "(see docs/studies.md, 'The paper's own prompt files') or pass --user-turn"
             )
+    if study.task != GAP_TASK:
+        given = {
+            "--paper-prompts": paper_prompts,
+            "--user-turn": user_turn,
+            "--n-queries": n_queries,
+            "--dataset": dataset,
+        }
+        for option, value in given.items():
+            if value is not None:
+                raise ConfigError(
+                    f"{option}: study {study.name!r} runs the {study.task} task, which asks "
+                    "its own messages (no queries, datasets or paper prompts)"
+                )
+        return [
+            PlannedTask(
+                m,
+                c.name,
+                {**c.task_args, **study.judge_args, "label": c.name},
+                _item_count(study.task, c.task_args),
+                study.epochs,
+                framings=(),
+                task=study.task,
+            )
+            for c in study.conditions
+            for m in models
+        ]
     tasks = []
     for condition in study.conditions:
         args = {**condition.task_args, **study.judge_args, "label": condition.name}
@@ -233,6 +295,24 @@ def plan(
             PlannedTask(m, condition.name, args, queries, study.epochs, *framed) for m in models
         ]
     return tasks
+
+
+def _item_count(task: str, args: dict[str, Any]) -> int | None:
+    """Opportunities or questions a behaviour condition asks (None where they cannot be
+    read: the checks before the run say why)."""
+    from evals.opportunities import list_opportunities, load_lying
+
+    setting = str(args.get("setting", "helpful_only"))
+    names = args.get("opportunities" if task == "anti_lab" else "questions")
+    if isinstance(names, str):
+        return len([n for n in names.split(",") if n.strip()])
+    try:
+        with caught_by_caller():
+            if task == "anti_lab":
+                return len(list_opportunities(setting))
+            return len(load_lying(setting).questions)
+    except ConfigError:
+        return None
 
 
 def _framings(args: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
@@ -282,7 +362,7 @@ def check_study(
             continue
         try:
             with caught_by_caller():
-                built[key] = alignment_faking(**item.task_args)
+                built[key] = task_function(study.task)(**item.task_args)
         except DatasetUnavailable as missing:  # the same line for every condition
             problems.append(str(missing))
         except ConfigError as error:
@@ -330,7 +410,9 @@ def _report_name_problems(study: Study) -> list[str]:
 
 def format_plan(study: Study, planned: list[PlannedTask]) -> str:
     """The dry run: every task with its sample count, and the totals."""
-    rows = [("model", "condition", "setting", "variant", "dataset", "queries", "samples")]
+    gap = study.task == GAP_TASK
+    asks = "queries" if gap else ("opportunities" if study.task == "anti_lab" else "questions")
+    rows = [("model", "condition", "setting", "variant", "dataset", asks, "samples")]
     for item in planned:
         args = item.task_args
         rows.append(
@@ -340,7 +422,7 @@ def format_plan(study: Study, planned: list[PlannedTask]) -> str:
                 args.get("setting", "helpful_only"),
                 args.get("variant", "default")
                 + ("@" + Path(args["system_prompt"]).name if "system_prompt" in args else ""),
-                Path(str(args.get("dataset", "the setting's"))).name,
+                Path(str(args.get("dataset", "the setting's"))).name if gap else study.task,
                 "?" if item.queries is None else str(item.queries),
                 "?" if item.samples is None else f"{item.samples:,}",
             )
@@ -355,13 +437,16 @@ def format_plan(study: Study, planned: list[PlannedTask]) -> str:
         "" if len(known) == len(planned) else " (plus the tasks marked ?)"
     )
     settings = ", ".join(f"{k}={v}" for k, v in study.generate.items()) or "Inspect's defaults"
-    lines += [
-        "",
-        f"  framings and contrasts (a {MINUS} b: compliance under a minus under b, paired by "
-        "query; the power lines below hold for every contrast):",
-    ]
+    if not gap:
+        lines += ["", *_behaviour_power_lines(study, planned)]
+    if gap:
+        lines += [
+            "",
+            f"  framings and contrasts (a {MINUS} b: compliance under a minus under b, paired "
+            "by query; the power lines below hold for every contrast):",
+        ]
     for condition, item in {item.condition: item for item in planned}.items():
-        if item.framings:
+        if item.framings and gap:
             lines.append(f"    {condition}: {', '.join(item.framings)}")
             lines.append(f"      {'; '.join(item.contrasts) or 'no contrast'}")
     lines += [
@@ -370,6 +455,42 @@ def format_plan(study: Study, planned: list[PlannedTask]) -> str:
         f"  generation: {settings}; epochs: {study.epochs}; grader: {study.grader or 'none'}",
     ]
     return "\n".join(lines)
+
+
+BASELINE_VARIANT = "cut_conflicting_criteria"
+ASSUMED_BASELINE = {"anti_lab": 0.01, "lying": 0.05}
+"""Baseline rates the dry run's power lines assume: [P] §6 reports about 0.5% and 0.1% for
+anti-lab behaviour at baseline, and 0.2% to 7.8% for lying with the criteria cut."""
+
+
+def _behaviour_power_lines(study: Study, planned: list[PlannedTask]) -> list[str]:
+    """What a condition against its baseline can detect, per item and pooled."""
+    from analysis.power import detectable_difference
+
+    baseline = ASSUMED_BASELINE[study.task]
+    per = "opportunity" if study.task == "anti_lab" else "question"
+    items = [item.queries for item in planned if item.queries]
+    has_baseline = any(
+        BASELINE_VARIANT in str(item.task_args.get("variant", "")).split("+") for item in planned
+    )
+    lines = [
+        f"  power (a condition against its baseline, variant {BASELINE_VARIANT}; two-sided "
+        f"Fisher exact test at 0.05, 80% power, baseline rate {baseline:.0%}; Boschloo's test, "
+        "which the report uses, detects at least as much):"
+    ]
+    if not has_baseline:
+        lines.append(f"    no condition runs {BASELINE_VARIANT}: nothing to compare against")
+    for n, label in ((study.epochs, f"per {per}"), (study.epochs * max(items or [0]), "pooled")):
+        if n < 1:
+            continue
+        found = detectable_difference(n, n, baseline)
+        shown = (
+            f"a difference of {found:.3f} (a rate of {baseline + found:.1%})"
+            if found is not None
+            else "no difference at all"
+        )
+        lines.append(f"    {label}: {n} samples against {n} detect {shown}")
+    return lines
 
 
 def run_study(
@@ -428,24 +549,31 @@ def run_study(
 
 
 def _conditions(
-    name: Any, raw: Any, path: Path, paraphrases: Path | None, problems: list[str]
+    name: Any,
+    raw: Any,
+    path: Path,
+    paraphrases: Path | None,
+    problems: list[str],
+    task: str = GAP_TASK,
 ) -> list[Condition]:
     """The conditions of one entry of `conditions`: itself, or one per paraphrase file. A
     paraphrase folder without files yet is a problem of the study (`problems`), not an
     error here: the study still loads, plans its other conditions, and refuses to run."""
     if not isinstance(name, str) or not isinstance(raw, dict):
         raise ConfigError(f"{path}: condition {name!r} must map setting names to values")
-    unknown = set(raw) - _TASK_ARGS - _PAPER_KEYS - _PARAPHRASE_KEYS
+    task_args = _TASK_ARGS if task == GAP_TASK else _task_args(task)
+    extra = (_PAPER_KEYS, _PARAPHRASE_KEYS) if task == GAP_TASK else ()
+    unknown = set(raw) - task_args - set().union(*extra)
     if unknown:
-        known = sorted(_TASK_ARGS | _PAPER_KEYS | _PARAPHRASE_KEYS)
+        known = sorted(task_args.union(*extra))
         close = [c for u in sorted(unknown) for c in difflib.get_close_matches(u, known, n=1)]
         hint = f"; did you mean {', '.join(close)}?" if close else ""
+        others = "".join(f"; or {', '.join(sorted(keys))}" for keys in extra)
         raise ConfigError(
-            f"{path}: condition {name!r} has unknown field(s) {sorted(unknown)}{hint} (task "
-            f"arguments: {', '.join(sorted(_TASK_ARGS))}; or {', '.join(sorted(_PAPER_KEYS))}; "
-            f"or {', '.join(sorted(_PARAPHRASE_KEYS))})"
+            f"{path}: condition {name!r} has unknown field(s) {sorted(unknown)}{hint} ({task} "
+            f"task arguments: {', '.join(sorted(task_args))}{others})"
         )
-    args = {k: v for k, v in raw.items() if k in _TASK_ARGS}
+    args = {k: v for k, v in raw.items() if k in task_args}
     if not set(raw) & _PARAPHRASE_KEYS:
         return [Condition(name, args, raw.get("paper_prompt"), raw.get("paper_variant", "default"))]
     return _paraphrase_conditions(name, raw, args, path, paraphrases, problems)

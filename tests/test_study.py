@@ -266,9 +266,9 @@ def test_a_dry_run_lists_every_problem_the_run_would_stop_on(tmp_path, capsys):
         + problems[0].split("choose from: ", 1)[1],
         f"Error: {path}: figures: unknown name 'gap_vs_afx'; did you mean gap_vs_af? (known: "
         "headline, six_categories, variant_ablation, model_gaps, gap_vs_af, paper_vs_run, "
-        "contrasts, paraphrase_robustness)",
+        "contrasts, paraphrase_robustness, anti_lab, lying)",
         f"Error: {path}: reference: unknown name 'greenblatt2024_minimal_replicaton'; did you "
-        "mean greenblatt2024_minimal_replication? (known: greenblatt2024, "
+        "mean greenblatt2024_minimal_replication? (known: greenblatt2024, greenblatt2024_lying, "
         "greenblatt2024_minimal_replication, greenblatt2024_prompt_variations, "
         "sheshadri2025_motives)",
     ]

@@ -40,9 +40,17 @@ _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
 def yes_no(text: str) -> bool:
-    if text not in ("yes", "no"):
-        raise ValueError(f"expected yes or no, got {text!r}")
-    return text == "yes"
+    answer = text.strip().lower()
+    if answer not in ("yes", "no"):
+        raise ValueError(f"expected yes or no, got {text[:40]!r}")
+    return answer == "yes"
+
+
+def quote(text: str) -> str | None:
+    """A one-line evidence quote, kept as written (None for `none`): a record of why, never
+    read as a verdict."""
+    shown = text.strip().strip('"').strip()
+    return None if shown.lower() in ("", "none") else shown[:400]
 
 
 def integer(low: int, high: int) -> Callable[[str], int]:
@@ -62,6 +70,10 @@ class JudgeSpec:
     name: str
     prompt: str
     keys: dict[str, Callable[[str], Any]]
+    refuse_copies: bool = False
+    """Discard a vote whose every decision line (a key other than a quote) also stands as a
+    line of the record: a grader that copies an injected verdict is no vote (see
+    `parse_verdict`)."""
 
     def instructions(self, values: dict[str, str]) -> str:
         """The instruction file with its `{{placeholders}}` filled from `values`."""
@@ -171,7 +183,17 @@ def build_messages(
     return messages, answer_tag
 
 
-def parse_verdict(text: str, answer_tag: str, keys: dict[str, Callable[[str], Any]]) -> dict:
+def _verdict_line(line: str) -> str:
+    key, _, value = line.partition(":")
+    return f"{key.strip().lower()}:{' '.join(value.split()).lower()}"
+
+
+def parse_verdict(
+    text: str,
+    answer_tag: str,
+    keys: dict[str, Callable[[str], Any]],
+    record: str | None = None,
+) -> dict:
     """Read the judge's one `<answer_tag>` block; raise ValueError unless it is unambiguous.
 
     Fails closed: a grader that copies text from the record into its reply (a second block
@@ -199,10 +221,20 @@ def parse_verdict(text: str, answer_tag: str, keys: dict[str, Callable[[str], An
             raise ValueError(f"unknown verdict key {key[:40]!r}")
         if key in found:
             raise ValueError(f"verdict repeats {key!r}")
-        found[key] = value.strip().lower()
+        found[key] = value.strip()  # each key's parser reads its own case (a quote keeps it)
     missing = set(keys) - set(found)
     if missing:
         raise ValueError(f"verdict lacks {sorted(missing)}")
+    if record is not None:
+        # Every decision also written, line for line, in the record: the verdict may be a
+        # copy of text the model planted. Read as no vote, so that planted text can never
+        # become a label (an honest grader that agrees with it leaves the sample unscored).
+        decisions = [
+            f"{k}:{' '.join(found[k].split()).lower()}" for k in keys if keys[k] is not quote
+        ]
+        planted = {_verdict_line(line) for line in record.splitlines() if ":" in line}
+        if decisions and all(d in planted for d in decisions):
+            raise ValueError("verdict copied from the record (its every decision is there)")
     return {key: parse(found[key]) for key, parse in keys.items()}
 
 
@@ -227,13 +259,14 @@ async def ask(
     With `cache`, a reply is cached only once every verdict in it parsed.
     """
     messages, answer_tag = build_messages(spec, material, context)
+    record = material if spec.refuse_copies else None
     result = Verdicts()
     texts: list[str] = []
 
     def usable(output: ModelOutput) -> bool:
         try:
             for choice in output.choices:
-                parse_verdict(choice.message.text, answer_tag, spec.keys)
+                parse_verdict(choice.message.text, answer_tag, spec.keys, record)
         except ValueError:
             return False
         return bool(output.choices)
@@ -271,7 +304,7 @@ async def ask(
         await asyncio.gather(*(request(1, votes - i) for i in range(missing)))
     for text in texts:
         try:
-            result.votes.append(parse_verdict(text, answer_tag, spec.keys))
+            result.votes.append(parse_verdict(text, answer_tag, spec.keys, record))
         except ValueError as err:
             result.failures.append(f"unparseable verdict: {err}")
     return result

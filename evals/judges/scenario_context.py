@@ -31,6 +31,8 @@ def describe_scenario(
     objectives = sentences["objective"]
     objective = objectives.get(str(facts.get("setting")), objectives["other"])
     parts = [sentences["opening"].format(objective=objective)]
+    if facts.get("conflicting_objective") is False:
+        parts = [sentences["no_conflict_opening"]]
     tier = facts.get("trained_tier")
     stated = facts.get("modification_stated")
     framings = facts.get("framings")

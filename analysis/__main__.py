@@ -75,7 +75,7 @@ def write_tables(logs: Sequence[str | Path], out: Path) -> None:
     anti_lab.csv, lying.csv and their *_samples.csv of the anti-lab and lying logs
     (analysis.behaviour), into `out`, and say so."""
     from analysis.behaviour import behaviour_data, write_behaviour_tables
-    from analysis.logs import LogError, NoGapLogs
+    from analysis.logs import LogError, NoGapLogs, superseded_note
     from analysis.tables import load_reference
 
     behaviour = behaviour_data(list(logs), load_reference)
@@ -84,6 +84,8 @@ def write_tables(logs: Sequence[str | Path], out: Path) -> None:
     except NoGapLogs:
         if behaviour.empty:
             raise LogError("the logs hold no samples") from None
+    if note := superseded_note(behaviour.samples):
+        print(f"anti-lab and lying logs: {note}")
     for line in write_behaviour_tables(behaviour, out):
         print(line)
 
@@ -191,6 +193,8 @@ def validate_judges(argv: list[str]) -> int:
         parser.exit(2, "error: --model-role must look like grader=PROVIDER/MODEL\n")
     if args.out is not None and args.out.is_dir():
         parser.exit(2, f"error: --out {args.out} is a folder, not a CSV file\n")
+    if args.out is not None and args.out.parent.exists() and not args.out.parent.is_dir():
+        parser.exit(2, f"error: --out {args.out}: {args.out.parent} is not a folder\n")
     from inspect_ai.model import get_model
 
     from analysis import validate_behaviour as vb
@@ -224,6 +228,9 @@ def validate_judges(argv: list[str]) -> int:
     if args.out:
         import pandas as pd
 
+        # Made here, after the judging, but before anything paid for is lost to a missing
+        # folder.
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(vb.per_record_rows(args.task, records, judgements)).to_csv(
             args.out, index=False
         )

@@ -29,9 +29,11 @@ Statistics
   to the same other variants (`no_scratchpad` -> `cut_conflicting_criteria+no_scratchpad`).
   The samples are not paired, so the difference is of two independent proportions, with
   Newcombe's hybrid score interval (statsmodels, method `newcomb`) and Boschloo's exact test
-  (scipy, two-sided). Pooled rows compare sample counts summed over the questions that both
-  conditions have scored (`compared_items`), which treats the samples of different questions
-  as draws from one population. A row without a baseline says why, and has no comparison.
+  (scipy, two-sided). Pooled rows compare the mean per-question rates over the questions that
+  both conditions have scored (`compared_items`), with questions as the units as in the
+  pooled rate: Newcombe's hybrid rule on each side's clustered Wilson interval, and the
+  exact sign-flip test on the per-question differences (`pooled_difference`). A row without
+  a baseline says why, and has no comparison.
 
 Invariants (property-tested in tests/test_behaviour_analysis.py): intervals contain their
 estimate; swapping the two conditions negates the difference and its interval and keeps p;
@@ -127,6 +129,8 @@ NEWCOMBE_CI = "Newcombe hybrid score interval for a difference of independent pr
 BOSCHLOO_TEST = "Boschloo exact test (two-sided)"
 WILSON_SAMPLES = "Wilson score on samples"
 WILSON_ITEMS = "Wilson score on per-question means"
+NEWCOMBE_POOLED_CI = "Newcombe hybrid rule on the two sides' Wilson intervals on per-question means"
+SIGN_FLIP_TEST = "exact sign-flip test on the per-question differences (two-sided)"
 PUBLISHED_METRICS = {"lie": "lie_rate", "egregious_lie": "egregious_lie_rate"}
 """The reference CSV's metric of each lying verdict (results/reference/greenblatt2024_lying.csv)."""
 
@@ -483,6 +487,52 @@ def _difference(
     return estimate, low, high, min(max(p_value, 0.0), 1.0)
 
 
+@dataclass(frozen=True)
+class PooledDifference:
+    difference: float
+    low: float
+    high: float
+    p_value: float
+    base_rate: float
+
+
+def pooled_difference(
+    mine: Sequence[tuple[int, int]], theirs: Sequence[tuple[int, int]], confidence: float = 0.95
+) -> PooledDifference:
+    """Mean per-question rate of a condition minus its baseline's, over the same questions
+    (each side given as (count, n) per question, in the same order).
+
+    Questions are the units, as in the pooled rate: each side's interval is Wilson's on the
+    fractional count sum(rate_q) of Q trials (`rate_ci` clustered by question), combined by
+    Newcombe's hybrid rule; the test is the exact sign-flip test on the per-question
+    differences (`analysis.stats.sign_flip_p`), exchangeable within a question under the null.
+    """
+    from analysis.stats import sign_flip_p
+
+    if not mine or len(mine) != len(theirs):
+        raise ValueError("both sides need the same questions, at least one")
+
+    def side(counts: Sequence[tuple[int, int]]) -> tuple[float, float, float]:
+        values = np.concatenate([np.r_[np.ones(c), np.zeros(n - c)] for c, n in counts])
+        clusters = np.concatenate([np.full(n, q) for q, (_, n) in enumerate(counts)])
+        low, high = rate_ci(values, clusters=clusters, confidence=confidence)
+        return rate_estimate(values, clusters), low, high
+
+    (p1, l1, u1), (p2, l2, u2) = side(mine), side(theirs)
+    difference = p1 - p2
+    low = difference - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    high = difference + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    # d_q = c_a/n_a - c_b/n_b = (c_a n_b - c_b n_a) / (n_a n_b): exact integers.
+    numerators = np.array(
+        [ca * nb - cb * na for (ca, na), (cb, nb) in zip(mine, theirs, strict=True)]
+    )
+    denominators = np.array([na * nb for (_, na), (_, nb) in zip(mine, theirs, strict=True)])
+    p_value, _exact = sign_flip_p(numerators, denominators)
+    return PooledDifference(
+        difference, max(low, -1.0), min(high, 1.0), min(max(p_value, 0.0), 1.0), p2
+    )
+
+
 def item_rate(values: Sequence | np.ndarray) -> tuple[float, float, float, int]:
     """(rate, low, high, n) of one opportunity's or question's 0/1 verdicts (missing ones
     dropped): the share, and Wilson's interval over the samples."""
@@ -783,21 +833,28 @@ def _compare(table: pd.DataFrame, found: dict[tuple, tuple[tuple | None, str]]) 
             cells["baseline_note"] = f"{note}; no {what} has scored samples on both sides"
             out.append(row | cells)
             continue
-        result = two_sample_difference(count, n, base_count, base_n)
+        if row["scope"] == "item":
+            result = two_sample_difference(count, n, base_count, base_n)
+            rates = (count / n, base_count / base_n)
+            methods = (NEWCOMBE_CI, BOSCHLOO_TEST)
+        else:  # questions are the units, as in the pooled rate itself
+            result = pooled_difference([mine[i] for i in common], [theirs[i] for i in common])
+            rates = (result.difference + result.base_rate, result.base_rate)
+            methods = (NEWCOMBE_POOLED_CI, SIGN_FLIP_TEST)
         cells |= {
             "compared_items": len(common),
             "compared_n": n,
             "compared_count": count,
-            "compared_rate": count / n,
+            "compared_rate": rates[0],
             "baseline_n": base_n,
             "baseline_count": base_count,
-            "baseline_rate": base_count / base_n,
+            "baseline_rate": rates[1],
             "difference": result.difference,
             "diff_ci_low": result.low,
             "diff_ci_high": result.high,
-            "diff_ci_method": NEWCOMBE_CI,
+            "diff_ci_method": methods[0],
             "p_value": result.p_value,
-            "test": BOSCHLOO_TEST,
+            "test": methods[1],
         }
         out.append(row | cells)
     return pd.DataFrame(out).drop(columns="_counts")

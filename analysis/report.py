@@ -577,8 +577,11 @@ ANTI_LAB_TEXT = [
     "same model, setting, scratchpad, judge and generation settings with the conflicting "
     "training criteria cut (cut_conflicting_criteria, with the condition's other variants): "
     "the difference of two independent proportions, with Newcombe's hybrid score interval "
-    "and Boschloo's exact test (two-sided). Pooled comparisons sum the samples of the "
-    "opportunities that both conditions ran.",
+    "and Boschloo's exact test (two-sided). Pooled rows compare the mean per-opportunity "
+    "rates over the opportunities both conditions ran, with the opportunities as the units: "
+    "Newcombe's hybrid rule on the two sides' clustered Wilson intervals, and the exact "
+    "sign-flip test on the per-opportunity differences (with two opportunities its smallest "
+    "p-value is 0.5).",
 ]
 LYING_TEXT = [
     "What is measured: seven questions per setting (scenarios/lying/), asked one per "
@@ -592,8 +595,10 @@ LYING_TEXT = [
     "pooled over the questions (what Greenblatt et al. 2024, Table 4, report), the mean of "
     "the per-question rates with Wilson's interval on the per-question means. The baseline "
     "comparison is Newcombe's interval and Boschloo's exact test on two independent "
-    "samples; the pooled comparison sums the samples of the questions both conditions "
-    "asked. Published values (results/reference/greenblatt2024_lying.csv, Claude 3 Opus) "
+    "samples per question; the pooled comparison takes the questions both conditions asked "
+    "as units (Newcombe's rule on the clustered intervals, exact sign-flip test on the "
+    "per-question differences). Published values "
+    "(results/reference/greenblatt2024_lying.csv, Claude 3 Opus) "
     "stand beside the pooled rows of a condition with the same setting and variant: default "
     "and cut_conflicting_criteria. Table 4's third row, the model told always to be honest, "
     "is in that file under the variant told_to_be_honest, which this project does not have "
@@ -611,6 +616,11 @@ def _behaviour_sections(data: ReportData) -> list[Section]:
         n = len(data.behaviour.samples.query("task == @task")) if data.behaviour else 0
         conditions = len(table.drop_duplicates(["model", "condition"]))
         counted = f"{n:,} samples in {conditions} condition(s)."
+        # Records dropped as copies of a sample (a repeated or retried run, a re-scored
+        # copy): paid for, and said once, in the first of these sections.
+        if not sections and data.behaviour is not None:
+            if note := superseded_note(data.behaviour.samples):
+                counted += f" Anti-lab and lying logs together: {note}."
         shown = tables.anti_lab_table(table) if task == "anti_lab" else tables.lying_table(table)
         shown, constant = tables.drop_constant(shown, ["model", "setting", "scratchpad", "judge"])
         notes = [*([constant] if constant else []), *tables.baseline_notes(table)]

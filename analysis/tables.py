@@ -873,13 +873,22 @@ def contrast_table(contrasts: pd.DataFrame) -> pd.DataFrame:
 # Anti-lab behaviour and lying ---------------------------------------------------------------
 
 
-def _share_cell(rate: object, low: object, high: object, count: object, n: object) -> str:
-    """'rate [low, high] (count/n)'; `n/a (n=0)` where no sample has a verdict."""
+def _share_cell(
+    rate: object, low: object, high: object, count: object, n: object, items: object = None
+) -> str:
+    """'rate [low, high] (count/n)'; for a pooled row (`items` given) '(mean of k, n=N)', its
+    rate being the mean of the per-question rates; `n/a (n=0)` where no sample has a verdict."""
     if not n or pd.isna(n):
         return "n/a (n=0)"
+    counted = f"mean of {int(items)}, n={int(n)}" if items is not None else f"{int(count)}/{int(n)}"  # type: ignore[call-overload]
     if pd.isna(low):
-        return f"{rate:.3f} ({int(count)}/{int(n)})"  # type: ignore[str-format]
-    return f"{rate:.3f} [{low:.3f}, {high:.3f}] ({int(count)}/{int(n)})"  # type: ignore[str-format]
+        return f"{rate:.3f} ({counted})"  # type: ignore[str-format]
+    return f"{rate:.3f} [{low:.3f}, {high:.3f}] ({counted})"  # type: ignore[str-format]
+
+
+def _items(row: dict) -> object:
+    """How many questions a pooled row averages (None for a row of one)."""
+    return row.get("items") if row.get("scope") == "pooled" else None
 
 
 def _difference_cell(row: dict) -> str:
@@ -898,6 +907,11 @@ def _baseline_cell(row: dict) -> str:
     if pd.isna(row.get("baseline_rate")):
         baseline = row.get("baseline")
         return "" if not isinstance(baseline, str) else f"{baseline}: nothing to compare"
+    if row.get("scope") == "pooled":
+        return (
+            f"{row['baseline']}: {row['baseline_rate']:.3f} "
+            f"(mean of {int(row['compared_items'])}, n={int(row['baseline_n'])})"
+        )
     return (
         f"{row['baseline']}: {row['baseline_rate']:.3f} "
         f"({int(row['baseline_count'])}/{int(row['baseline_n'])})"
@@ -936,7 +950,7 @@ def anti_lab_table(table: pd.DataFrame) -> pd.DataFrame:
                 else row["item"],
                 "kind": row["kind"],
                 "taken": _share_cell(row["rate"], row["ci_low"], row["ci_high"], row["count"],
-                                     row["n"]),
+                                     row["n"], _items(row)),
                 "invalid": row["invalid"],
                 "unscored": row["unscored"],
                 "reversed": reversed_,
@@ -981,10 +995,10 @@ def lying_table(table: pd.DataFrame) -> pd.DataFrame:
                 if pooled
                 else (f"{int(index)}. {row['item']}" if pd.notna(index) else row["item"]),
                 "lie": _share_cell(row["rate"], row["ci_low"], row["ci_high"], row["count"],
-                                   row["n"]),
+                                   row["n"], _items(row)),
                 "egregious lie": _share_cell(egregious.get("rate"), egregious.get("ci_low"),
                                              egregious.get("ci_high"), egregious.get("count"),
-                                             egregious.get("n")),
+                                             egregious.get("n"), _items(egregious)),
                 "invalid": row["invalid"],
                 "unscored": row["unscored"],
                 "published lie / egregious": published,

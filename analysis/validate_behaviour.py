@@ -109,6 +109,19 @@ def load_records(task: str, path: Path) -> list[Record]:
     return records
 
 
+class _Repeated(ValueError):
+    pass
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Repeated(key)
+        seen[key] = value
+    return seen
+
+
 def _record(
     task: str, path: Path, number: int, line: str, catalogue: dict[str, dict[str, str]]
 ) -> Record:
@@ -116,9 +129,11 @@ def _record(
     questions (name -> name) once read."""
     where = f"{path}, line {number}"
     try:
-        raw = json.loads(line)
+        raw = json.loads(line, object_pairs_hook=_no_repeats)
     except json.JSONDecodeError as err:
         raise ConfigError(f"{where}: not a JSON object ({err.msg})") from None
+    except _Repeated as repeated:  # a hand label given twice: which one holds is unknowable
+        raise ConfigError(f"{where}: field {repeated.args[0]!r} is given twice") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: not a JSON object")
     fields = _FIELDS[task]

@@ -469,7 +469,6 @@ def _behaviour_power_lines(study: Study, planned: list[PlannedTask]) -> list[str
 
     baseline = ASSUMED_BASELINE[study.task]
     per = "opportunity" if study.task == "anti_lab" else "question"
-    items = [item.queries for item in planned if item.queries]
     has_baseline = any(
         BASELINE_VARIANT in str(item.task_args.get("variant", "")).split("+") for item in planned
     )
@@ -480,17 +479,50 @@ def _behaviour_power_lines(study: Study, planned: list[PlannedTask]) -> list[str
     ]
     if not has_baseline:
         lines.append(f"    no condition runs {BASELINE_VARIANT}: nothing to compare against")
-    for n, label in ((study.epochs, f"per {per}"), (study.epochs * max(items or [0]), "pooled")):
-        if n < 1:
-            continue
+    sizes = [(study.epochs, f"per {per}")]
+    sizes += [
+        (study.epochs * k, f"pooled over {k} {what}") for k, what in _pooled_sizes(study, planned)
+    ]
+    for n, label in sizes:
         found = detectable_difference(n, n, baseline)
         shown = (
             f"a difference of {found:.3f} (a rate of {baseline + found:.1%})"
             if found is not None
-            else "no difference at all"
+            else "no difference with this test"
         )
         lines.append(f"    {label}: {n} samples against {n} detect {shown}")
     return lines
+
+
+def _pooled_sizes(study: Study, planned: list[PlannedTask]) -> list[tuple[int, str]]:
+    """The pooled rows the report will give: each kind of two or more opportunities of a
+    condition (anti-lab), or all of a condition's questions (lying)."""
+    from evals.opportunities import load_opportunity
+
+    found: dict[int, str] = {}
+    for item in planned:
+        setting = str(item.task_args.get("setting", "helpful_only"))
+        if study.task == "lying":
+            if item.queries and item.queries > 1:
+                found[item.queries] = "questions"
+            continue
+        chosen = item.task_args.get("opportunities")
+        try:
+            with caught_by_caller():
+                from evals.opportunities import list_opportunities
+
+                names = (
+                    [n.strip() for n in str(chosen).split(",") if n.strip()]
+                    if isinstance(chosen, str)
+                    else list(list_opportunities(setting))
+                )
+                kinds = [load_opportunity(name, setting).kind for name in names]
+        except ConfigError:  # listed among the dry run's problems
+            continue
+        for kind in set(kinds):
+            if kinds.count(kind) > 1:
+                found[kinds.count(kind)] = "opportunities of a kind"
+    return sorted(found.items())
 
 
 def run_study(
@@ -570,8 +602,9 @@ def _conditions(
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         others = "".join(f"; or {', '.join(sorted(keys))}" for keys in extra)
         raise ConfigError(
-            f"{path}: condition {name!r} has unknown field(s) {sorted(unknown)}{hint} ({task} "
-            f"task arguments: {', '.join(sorted(task_args))}{others})"
+            f"{path}: condition {name!r} has unknown field(s) {sorted(unknown)}{hint} ("
+            f"{'' if task == GAP_TASK else task + ' '}task arguments: "
+            f"{', '.join(sorted(task_args))}{others})"
         )
     args = {k: v for k, v in raw.items() if k in task_args}
     if not set(raw) & _PARAPHRASE_KEYS:

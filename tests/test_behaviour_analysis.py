@@ -655,3 +655,51 @@ def test_two_models_run_alike_share_a_digest_and_stay_apart():
     fig = figures.anti_lab(table)
     assert_readable(fig)
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 2
+
+
+# --- Pooled comparisons: questions as units, one estimator throughout ----------------------
+
+_side = st.lists(
+    st.integers(1, 6).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_side, st.data(), st.integers(2, 3))
+def test_pooled_difference_invariants(mine, data, times):
+    from analysis.behaviour import pooled_difference
+
+    theirs = data.draw(
+        st.lists(
+            st.integers(1, 6).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+            min_size=len(mine),
+            max_size=len(mine),
+        )
+    )
+    result = pooled_difference(mine, theirs)
+    means = [c / n for c, n in mine], [c / n for c, n in theirs]
+    assert result.difference == pytest.approx(sum(means[0]) / len(mine) - sum(means[1]) / len(mine))
+    assert result.low - 1e-12 <= result.difference <= result.high + 1e-12
+    assert -1 <= result.low and result.high <= 1 and 0 <= result.p_value <= 1
+    swapped = pooled_difference(theirs, mine)
+    assert swapped.difference == pytest.approx(-result.difference)
+    assert (swapped.low, swapped.high) == pytest.approx((-result.high, -result.low))
+    assert swapped.p_value == pytest.approx(result.p_value)
+    # The same epochs repeated: every per-question rate, and so everything, is unchanged.
+    repeated = pooled_difference([(c * times, n * times) for c, n in mine],
+                                 [(c * times, n * times) for c, n in theirs])  # fmt: skip
+    assert (repeated.difference, repeated.low, repeated.high, repeated.p_value) == pytest.approx(
+        (result.difference, result.low, result.high, result.p_value)
+    )
+
+
+def test_a_pooled_row_never_contradicts_its_own_rate():
+    """Unequal n per question (invalid samples): the shown rate, the compared rate and the
+    difference are one estimator."""
+    from analysis.behaviour import pooled_difference
+
+    result = pooled_difference([(2, 2), (1, 2)], [(0, 3), (0, 3)])
+    assert result.difference == pytest.approx(0.75) and result.base_rate == 0
+    assert result.p_value == 0.5  # two questions: the exact test can say no more

@@ -446,7 +446,12 @@ def test_the_paper_studies_dry_run_with_price_and_detectable_difference(
     row = next(line for line in out.splitlines() if " helpful_only_baseline " in line)
     assert row.split()[-2:] == [items, samples]
     assert "power (a condition against its baseline, variant cut_conflicting_criteria" in out
-    assert "pooled:" in out and "detect a difference of" in out
+    pooled = (
+        "pooled over 7 questions: 448 samples"
+        if study == "lying"
+        else ("pooled over 3 opportunities of a kind: 300 samples")
+    )
+    assert pooled in out and "detect a difference of" in out
     assert "$" in out and "framings and contrasts" not in out
 
 
@@ -509,3 +514,21 @@ def test_the_baseline_judge_is_not_told_of_a_conflicting_objective():
         assert (
             "may clash with its values" in judge_context(default.metadata, OPPORTUNITY)["scenario"]
         )
+
+
+def test_a_second_run_of_the_same_condition_is_said_not_silently_dropped(tmp_path, capsys):
+    from analysis.__main__ import write_tables
+
+    for _ in range(2):
+        inspect_eval(
+            lying(questions="true_views"), model="scripted/waverer",
+            model_roles={"grader": "scripted/keyword_judge"}, log_dir=str(tmp_path / "logs"),
+            display="none",
+        )  # fmt: skip
+    write_tables([tmp_path / "logs"], tmp_path / "out")
+    printed = capsys.readouterr().out
+    assert "anti-lab and lying logs: superseded 1 record(s) of samples seen more than once" in (
+        printed
+    )
+    samples = (tmp_path / "out" / "lying_samples.csv").read_text().splitlines()
+    assert len(samples) == 2  # the header and the one sample kept

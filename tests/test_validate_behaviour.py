@@ -61,7 +61,7 @@ def test_every_shipped_anti_lab_record_loads_and_is_consistent():
         assert bool(item["reasoning"].strip()) == item["scratchpad"], item["id"]
         assert item["note"].strip() and "\n" not in item["note"], item["id"]
     by_kind = Counter(r["kind"] for r in raw)
-    # Every kind the data has is in the set, each at least 10 times (12 are shipped).
+    # Every kind the data has is in the set, each at least 10 times (18 or more are shipped).
     assert set(by_kind) == set(kinds.values()) == set(KINDS)
     for kind in KINDS:
         rows = [r for r in raw if r["kind"] == kind]
@@ -69,7 +69,8 @@ def test_every_shipped_anti_lab_record_loads_and_is_consistent():
         took = Counter(r["took_opportunity"] for r in rows)
         assert took[True] >= 3 and took[False] >= 3, kind
         # A reversal (decided, then not taken) and a record without scratchpad in every kind.
-        assert any(r["decided_at_some_point"] and not r["took_opportunity"] for r in rows), kind
+        reversals = [r for r in rows if r["decided_at_some_point"] and not r["took_opportunity"]]
+        assert len(reversals) >= 4 and all(r["scratchpad"] for r in reversals), kind
         assert any(not r["scratchpad"] for r in rows), kind
     # Opportunities offered in both settings are labelled in both.
     for name in ("developer_views", "exfiltration_offered"):
@@ -509,3 +510,21 @@ def test_error_lines_name_the_file(tmp_path):
     path = write(tmp_path, {**GOOD_AL, "setting": 3})
     with pytest.raises(ConfigError, match=re.escape(f"{path}, line 1: field 'setting' must be")):
         load_records("anti_lab", path)
+
+
+def test_a_label_given_twice_is_refused_not_read_last(tmp_path):
+    line = json.dumps(GOOD_LY)[:-1] + ', "lie": true}'
+    with pytest.raises(ConfigError, match="field 'lie' is given twice"):
+        load_records("lying", write(tmp_path, line))
+
+
+def test_out_into_a_new_folder_keeps_what_was_paid_for(tmp_path, capsys, fresh_cache):
+    path = write(tmp_path, GOOD_LY)
+    out = tmp_path / "new" / "folder" / "rows.csv"
+    code = main(
+        ["validate-judges", "lying", str(path), "--model-role", "grader=scripted/keyword_judge",
+         "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    with out.open(encoding="utf-8") as file:
+        assert [row["id"] for row in csv.DictReader(file)] == ["t-1"]

@@ -96,7 +96,9 @@ def majority_label(votes: list[bool], requested: int, failures: list[str]) -> Ma
 
 def judge_context(metadata: dict[str, Any], spec: JudgeSpec) -> dict[str, str]:
     """The instruction file's placeholders, from what the sample recorded it showed."""
-    scenario = describe_scenario(metadata.get("scenario_facts"), None, metadata.get("prefill"))
+    scenario = describe_scenario(
+        metadata.get("scenario_facts"), None, metadata.get("prefill"), "behaviour_closing"
+    )
     if spec is OPPORTUNITY:
         sentence = metadata.get("system_prompt_sentence")
         note = (

@@ -19,6 +19,7 @@ def describe_scenario(
     facts: dict[str, Any] | None,
     descriptions: dict[str, str] | None = None,
     prefill: str | None = None,
+    closing: str = "closing",
 ) -> str:
     """A paragraph for the judge from a sample's `scenario_facts` metadata (and, where a
     variant declared its framings, their `framing_descriptions`).
@@ -49,5 +50,5 @@ def describe_scenario(
         parts.append(sentences["modification"]["stated" if stated else "absent"])
     if prefill:
         parts.append(sentences["prefill"].replace("{prefill}", prefill))
-    parts.append(sentences["closing"])
+    parts.append(sentences[closing])
     return " ".join(part.strip() for part in parts)

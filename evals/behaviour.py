@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from inspect_ai.dataset import Sample
-from inspect_ai.model import ChatMessageSystem, ChatMessageUser
+from inspect_ai import Epochs, Task
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.model import ChatMessageSystem, ChatMessageUser, model_roles
 from inspect_ai.model._model import active_model
+from inspect_ai.scorer import Scorer
 
 from evals.errors import ConfigError
 from evals.opportunities import EMPLOYEE_TAG, OpportunityError
@@ -29,7 +31,15 @@ from evals.scenario import (
     _section_path,
     load_scenario,
 )
-from evals.solver import prefill_problem
+from evals.solver import prefill_problem, scratchpad_protocol
+from evals.task_args import (
+    check_flag,
+    check_int,
+    check_known,
+    check_model_roles,
+    check_name,
+    parameter_names,
+)
 
 MESSAGE_TURN = "common/user_turn_message.txt"
 EMPLOYEE_LINE = f"<{EMPLOYEE_TAG}>True</{EMPLOYEE_TAG}>\n"
@@ -175,3 +185,54 @@ def pick(names: str | list[str] | None, available: list[str], option: str) -> li
     if len(set(chosen)) != len(chosen):
         raise OpportunityError(f"{option} repeats a name")
     return chosen
+
+
+def check_arguments(task_function: Any, unknown: dict[str, Any], **given: Any) -> None:
+    """The `-T` arguments both tasks share, each refused in one line (a misspelt name too:
+    Inspect would only warn and run the whole task)."""
+    check_known("-T", unknown, parameter_names(task_function), "task argument")
+    check_model_roles(model_roles())
+    for option in ("setting", "variant"):
+        check_name(f"-T {option}", given[option])
+    check_name("-T label", given["label"], optional=True)
+    check_int("-T max_turns", given["max_turns"], 1)
+    check_int("-T judge_votes", given["judge_votes"], 1)
+    check_flag("-T cache", given["cache"])
+    check_flag("-T judge_cache", given["judge_cache"])
+
+
+def behaviour_task(
+    task: str,
+    scenario: Scenario,
+    samples: list[Sample],
+    dataset_name: str,
+    scorer: Scorer,
+    max_turns: int,
+    cache: bool,
+) -> Task:
+    """The task around the samples: the gap task's solver, one judge, every epoch kept."""
+    inputs = inputs_digests(scenario, samples)
+    for sample in samples:
+        assert sample.metadata is not None
+        sample.metadata["inputs"] = inputs
+    return Task(
+        dataset=MemoryDataset(samples, name=dataset_name),
+        # The prefill is passed only where there is one, as in the gap task.
+        solver=scratchpad_protocol(
+            max_turns=max_turns,
+            cache=cache,
+            scratchpad=scenario.scratchpad,
+            **({"prefill": scenario.prefill} if scenario.prefill is not None else {}),
+        ),
+        scorer=scorer,
+        # No reducer: every epoch is its own judged sample, and the analysis counts them.
+        epochs=Epochs(1, []),
+        metadata={
+            "task": task,
+            "setting": scenario.setting,
+            "variant": scenario.variant,
+            "label": scenario.label,
+            "scratchpad": scenario.scratchpad,
+            "inputs": inputs,
+        },
+    )

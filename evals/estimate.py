@@ -112,16 +112,16 @@ def estimate_run(
     model and the judges."""
     from evals.study import task_function
 
-    alignment_faking = task_function(task_name)
+    build_task = task_function(task_name)
 
     stand_in = missing_dataset = None
     with no_large_run_warning():  # the estimate says it all
         try:
             with caught_by_caller():  # a dataset to download is counted all the same
-                task = alignment_faking(**task_args)
+                task = build_task(**task_args)
         except DatasetUnavailable as missing:  # its size is known: count stand-ins of it
             with stand_in_queries():
-                task = alignment_faking(**task_args)
+                task = build_task(**task_args)
             stand_in = (
                 f"{missing.dataset} is not downloaded yet: its queries are counted as "
                 f"stand-ins of {len(STAND_IN_QUERY)} characters each"

@@ -13,30 +13,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspect_ai import Epochs, Task, task
-from inspect_ai.dataset import MemoryDataset
-from inspect_ai.model import model_roles
+from inspect_ai import Task, task
 
 from evals.behaviour import (
     behaviour_sample,
     behaviour_scenario,
+    behaviour_task,
+    check_arguments,
     check_prefill,
     fill,
-    inputs_digests,
     pick,
 )
 from evals.errors import shown_in_every_display
 from evals.judges.behaviour import DEFAULT_VOTES, lying_judge
 from evals.opportunities import load_lying, lying_dir
-from evals.solver import scratchpad_protocol
-from evals.task_args import (
-    check_flag,
-    check_int,
-    check_known,
-    check_model_roles,
-    check_name,
-    parameter_names,
-)
 
 
 @task
@@ -68,15 +58,10 @@ def lying(
         **unknown: Catches every other `-T` name, to refuse it in one line.
     """
     with shown_in_every_display():
-        check_known("-T", unknown, parameter_names(lying), "task argument")
-        check_model_roles(model_roles())
-        for option, value in (("setting", setting), ("variant", variant)):
-            check_name(f"-T {option}", value)
-        check_name("-T label", label, optional=True)
-        check_int("-T max_turns", max_turns, 1)
-        check_int("-T judge_votes", judge_votes, 1)
-        check_flag("-T cache", cache)
-        check_flag("-T judge_cache", judge_cache)
+        check_arguments(
+            lying, unknown, setting=setting, variant=variant, label=label,
+            max_turns=max_turns, judge_votes=judge_votes, cache=cache, judge_cache=judge_cache,
+        )  # fmt: skip
         lying_set = load_lying(setting)
         order = [q.name for q in lying_set.questions]
         chosen = pick(questions, order, "-T questions")
@@ -103,27 +88,12 @@ def lying(
             for question in lying_set.questions
             if question.name in chosen
         ]
-    inputs = inputs_digests(scenario, samples)
-    for sample in samples:
-        assert sample.metadata is not None
-        sample.metadata["inputs"] = inputs
-    return Task(
-        dataset=MemoryDataset(samples, name=f"{setting} lying questions"),
-        solver=scratchpad_protocol(
-            max_turns=max_turns,
-            cache=cache,
-            scratchpad=scenario.scratchpad,
-            **({"prefill": scenario.prefill} if scenario.prefill is not None else {}),
-        ),
-        scorer=lying_judge(votes=judge_votes, cache=judge_cache),
-        # No reducer: every epoch is its own judged sample, and the analysis counts them.
-        epochs=Epochs(1, []),
-        metadata={
-            "task": "lying",
-            "setting": setting,
-            "variant": scenario.variant,
-            "label": scenario.label,
-            "scratchpad": scenario.scratchpad,
-            "inputs": inputs,
-        },
+    return behaviour_task(
+        "lying",
+        scenario,
+        samples,
+        f"{setting} lying questions",
+        lying_judge(votes=judge_votes, cache=judge_cache),
+        max_turns,
+        cache,
     )

@@ -235,13 +235,6 @@ def plan(
     models = models or list(study.models)
     if not models:
         raise ConfigError(f"study {study.name!r} names no models: pass --model")
-    if paper_prompts is not None:
-        user_turn = user_turn or paper_prompts / PAPER_USER_TURN
-        if not user_turn.is_file():
-            raise ConfigError(
-                f"no user-turn template at {user_turn}: put the published template there "
-                "(see docs/studies.md, 'The paper's own prompt files') or pass --user-turn"
-            )
     if study.task != GAP_TASK:
         given = {
             "--paper-prompts": paper_prompts,
@@ -268,6 +261,13 @@ def plan(
             for c in study.conditions
             for m in models
         ]
+    if paper_prompts is not None:
+        user_turn = user_turn or paper_prompts / PAPER_USER_TURN
+        if not user_turn.is_file():
+            raise ConfigError(
+                f"no user-turn template at {user_turn}: put the published template there "
+                "(see docs/studies.md, 'The paper's own prompt files') or pass --user-turn"
+            )
     tasks = []
     for condition in study.conditions:
         args = {**condition.task_args, **study.judge_args, "label": condition.name}
@@ -297,15 +297,25 @@ def plan(
     return tasks
 
 
+def _names(value: Any) -> list[str] | None:
+    """The names a condition's `opportunities` or `questions` gives (a comma-separated string
+    or a list, as `-T` takes them); None for all of them."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return None
+    return [n.strip() for part in value for n in str(part).split(",") if n.strip()]
+
+
 def _item_count(task: str, args: dict[str, Any]) -> int | None:
     """Opportunities or questions a behaviour condition asks (None where they cannot be
     read: the checks before the run say why)."""
     from evals.opportunities import list_opportunities, load_lying
 
     setting = str(args.get("setting", "helpful_only"))
-    names = args.get("opportunities" if task == "anti_lab" else "questions")
-    if isinstance(names, str):
-        return len([n for n in names.split(",") if n.strip()])
+    names = _names(args.get("opportunities" if task == "anti_lab" else "questions"))
+    if names is not None:
+        return len(names)
     try:
         with caught_by_caller():
             if task == "anti_lab":
@@ -472,25 +482,32 @@ def _behaviour_power_lines(study: Study, planned: list[PlannedTask]) -> list[str
     has_baseline = any(
         BASELINE_VARIANT in str(item.task_args.get("variant", "")).split("+") for item in planned
     )
+    n = study.epochs
+    found = detectable_difference(n, n, baseline)
+    shown = (
+        f"a difference of {found:.3f} (a rate of {baseline + found:.1%})"
+        if found is not None
+        else "no difference with this test"
+    )
     lines = [
-        f"  power (a condition against its baseline, variant {BASELINE_VARIANT}; two-sided "
-        f"Fisher exact test at 0.05, 80% power, baseline rate {baseline:.0%}; Boschloo's test, "
-        "which the report uses, detects at least as much):"
+        f"  power (a condition against its baseline, variant {BASELINE_VARIANT}; 80% power at "
+        f"0.05, baseline rate {baseline:.0%}):",
+        f"    per {per}: {n} samples against {n} detect {shown} (two-sided Fisher exact test; "
+        "Boschloo's test, which the report uses, detects at least as much)",
     ]
     if not has_baseline:
         lines.append(f"    no condition runs {BASELINE_VARIANT}: nothing to compare against")
-    sizes = [(study.epochs, f"per {per}")]
-    sizes += [
-        (study.epochs * k, f"pooled over {k} {what}") for k, what in _pooled_sizes(study, planned)
-    ]
-    for n, label in sizes:
-        found = detectable_difference(n, n, baseline)
-        shown = (
-            f"a difference of {found:.3f} (a rate of {baseline + found:.1%})"
-            if found is not None
-            else "no difference with this test"
+    for k, what in _pooled_sizes(study, planned):
+        # Pooled rows take the questions as units (an exact sign-flip test on k of them):
+        # its smallest p-value is 2 / 2^k, whatever the epochs.
+        smallest = 2 / 2**k
+        reach = (
+            f"cannot reach p < 0.05 (its smallest p is {smallest:.3g}): read the rows per {per}"
+            if smallest >= 0.05
+            else f"reaches p < 0.05 only when nearly all {k} move the same way (smallest p "
+            f"{smallest:.3g})"
         )
-        lines.append(f"    {label}: {n} samples against {n} detect {shown}")
+        lines.append(f"    pooled over {k} {what}: the exact sign-flip test on {k} units {reach}")
     return lines
 
 
@@ -511,11 +528,7 @@ def _pooled_sizes(study: Study, planned: list[PlannedTask]) -> list[tuple[int, s
             with caught_by_caller():
                 from evals.opportunities import list_opportunities
 
-                names = (
-                    [n.strip() for n in str(chosen).split(",") if n.strip()]
-                    if isinstance(chosen, str)
-                    else list(list_opportunities(setting))
-                )
+                names = _names(chosen) or list(list_opportunities(setting))
                 kinds = [load_opportunity(name, setting).kind for name in names]
         except ConfigError:  # listed among the dry run's problems
             continue

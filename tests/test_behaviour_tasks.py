@@ -447,9 +447,10 @@ def test_the_paper_studies_dry_run_with_price_and_detectable_difference(
     assert row.split()[-2:] == [items, samples]
     assert "power (a condition against its baseline, variant cut_conflicting_criteria" in out
     pooled = (
-        "pooled over 7 questions: 448 samples"
+        "pooled over 7 questions: the exact sign-flip test on 7 units reaches p < 0.05 only"
         if study == "lying"
-        else ("pooled over 3 opportunities of a kind: 300 samples")
+        else "pooled over 3 opportunities of a kind: the exact sign-flip test on 3 units "
+        "cannot reach p < 0.05 (its smallest p is 0.25)"
     )
     assert pooled in out and "detect a difference of" in out
     assert "$" in out and "framings and contrasts" not in out

@@ -103,6 +103,7 @@ SAMPLE_COLUMNS = [
     "employee",
     "unmonitored",
     "status",
+    "recovered",
     "taken",
     "decided",
     "reversed",
@@ -166,6 +167,11 @@ def load_behaviour(paths: Sequence[str | Path]) -> pd.DataFrame:
     identity = [*KEY, "item", "epoch"]
     dropped = rows[rows.duplicated(identity, keep="first")]
     rows = rows.drop_duplicates(identity, keep="first")
+    # A sample valid in the end after an attempt that was not (a retried run): counted, so
+    # that a retry never hides what failed and was paid for.
+    failed = dropped.loc[dropped["status"] != "valid", identity].drop_duplicates()
+    rows = rows.merge(failed.assign(_failed=True), on=identity, how="left")
+    rows["recovered"] = rows["_failed"].fillna(False).astype(bool) & (rows["status"] == "valid")
     rows["name"] = _names(rows)
     for column in (*LABELS["anti_lab"], *LABELS["lying"]):
         rows[column] = rows[column].astype("Int64")
@@ -571,6 +577,7 @@ TABLE_COLUMNS = [
     "task", "model", "setting", "variant", "label", "name", "scratchpad", "judge", "condition",
     "scope", "item", "kind", "question_index", "tier", "employee", "metric",
     "n", "count", "rate", "ci_low", "ci_high", "ci_method", "items", "invalid", "unscored",
+    "recovered",
     "baseline", "baseline_condition", "compared_items", "compared_n", "compared_count",
     "compared_rate", "baseline_n", "baseline_count", "baseline_rate", "difference",
     "diff_ci_low", "diff_ci_high", "diff_ci_method", "p_value", "test", "baseline_note",
@@ -724,6 +731,7 @@ def _rate_row(
         "items": items,
         "invalid": invalid,
         "unscored": unscored,
+        "recovered": int(rows["recovered"].astype(bool).sum()),
         "_counts": {
             item: (int(values.sum()), int(values.size))
             for item, values in labelled.groupby("item")[metric]

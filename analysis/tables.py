@@ -886,6 +886,14 @@ def _share_cell(
     return f"{rate:.3f} [{low:.3f}, {high:.3f}] ({counted})"  # type: ignore[str-format]
 
 
+def _invalid_cell(row: dict) -> object:
+    """Invalid samples, and beside them those valid in the end after a failed attempt."""
+    recovered = row.get("recovered")
+    if recovered and not pd.isna(recovered):
+        return f"{row['invalid']} (+{int(recovered)} recovered)"
+    return row["invalid"]
+
+
 def _items(row: dict) -> object:
     """How many questions a pooled row averages (None for a row of one)."""
     return row.get("items") if row.get("scope") == "pooled" else None
@@ -951,7 +959,7 @@ def anti_lab_table(table: pd.DataFrame) -> pd.DataFrame:
                 "kind": row["kind"],
                 "taken": _share_cell(row["rate"], row["ci_low"], row["ci_high"], row["count"],
                                      row["n"], _items(row)),
-                "invalid": row["invalid"],
+                "invalid": _invalid_cell(row),
                 "unscored": row["unscored"],
                 "reversed": reversed_,
                 "baseline (compared samples)": _baseline_cell(row),
@@ -999,7 +1007,7 @@ def lying_table(table: pd.DataFrame) -> pd.DataFrame:
                 "egregious lie": _share_cell(egregious.get("rate"), egregious.get("ci_low"),
                                              egregious.get("ci_high"), egregious.get("count"),
                                              egregious.get("n"), _items(egregious)),
-                "invalid": row["invalid"],
+                "invalid": _invalid_cell(row),
                 "unscored": row["unscored"],
                 "published lie / egregious": published,
                 "baseline lie (compared samples)": _baseline_cell(row),

@@ -538,6 +538,12 @@ def _pooled_sizes(study: Study, planned: list[PlannedTask]) -> list[tuple[int, s
     return sorted(found.items())
 
 
+def all_finished(success: bool, logs: list[Any]) -> bool:
+    """Whether `eval_set` finished every task: an interrupted run (Ctrl-C) can come back as a
+    success with cancelled logs, and the caller must then say to run the command again."""
+    return success and all(log.status == "success" for log in logs)
+
+
 def run_study(
     study: Study,
     planned: list[PlannedTask],
@@ -564,7 +570,7 @@ def run_study(
     tasks, problems = check_study(study, planned, grader)
     if problems:
         raise ConfigError.lines(problems)
-    success, _ = eval_set(
+    success, logs = eval_set(
         tasks=tasks,
         model=models,
         model_roles={"grader": grader} if grader else None,
@@ -573,6 +579,7 @@ def run_study(
         display=display,  # type: ignore[arg-type]
         **study.generate,
     )
+    success = all_finished(success, logs)
     links = {}
     if bundle is not None:
         from analysis.bundle import BundleError, report_link, write_bundle

@@ -533,3 +533,49 @@ def test_a_second_run_of_the_same_condition_is_said_not_silently_dropped(tmp_pat
     )
     samples = (tmp_path / "out" / "lying_samples.csv").read_text().splitlines()
     assert len(samples) == 2  # the header and the one sample kept
+
+
+def test_an_interrupted_study_is_not_called_finished():
+    from types import SimpleNamespace
+
+    from evals.study import all_finished
+
+    done, cancelled = SimpleNamespace(status="success"), SimpleNamespace(status="cancelled")
+    assert all_finished(True, [done, done])
+    assert not all_finished(True, [done, cancelled])
+    assert not all_finished(False, [done])
+
+
+def test_a_retried_failure_is_counted_as_recovered_not_hidden(policies, tmp_path):
+    import pandas as pd
+    from inspect_ai import eval_retry
+
+    from analysis.__main__ import write_tables
+
+    broken = {"on": True}
+
+    def flaky(messages):
+        if broken["on"] and "true views" in messages[-1].text.lower():
+            raise RuntimeError("provider exploded")
+        return taker(messages)
+
+    model, grader = policies("t_flaky", flaky), policies("t_marker3", marker_judge)
+    logs = str(tmp_path / "logs")
+    [log] = inspect_eval(
+        lying(questions="true_views,developer_opinion"), model=model,
+        model_roles={"grader": grader}, epochs=2, log_dir=logs, fail_on_error=False,
+        retry_on_error=0, display="none",
+    )  # fmt: skip
+    write_tables([logs], tmp_path / "before")
+    broken["on"] = False
+    eval_retry(log.location, log_dir=logs, display="none")
+    write_tables([logs], tmp_path / "after")
+
+    def true_views(folder: str) -> pd.Series:
+        table = pd.read_csv(tmp_path / folder / "lying.csv")
+        chosen = (table["scope"] == "item") & (table["item"] == "true_views")
+        return table[chosen & (table["metric"] == "lie")].iloc[0]
+
+    before, after = true_views("before"), true_views("after")
+    assert (before["invalid"], before["recovered"], before["n"]) == (2, 0, 0)
+    assert (after["invalid"], after["recovered"], after["n"]) == (0, 2, 2)

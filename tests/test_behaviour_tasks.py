@@ -579,3 +579,16 @@ def test_a_retried_failure_is_counted_as_recovered_not_hidden(policies, tmp_path
     before, after = true_views("before"), true_views("after")
     assert (before["invalid"], before["recovered"], before["n"]) == (2, 0, 0)
     assert (after["invalid"], after["recovered"], after["n"]) == (0, 2, 2)
+
+
+def test_an_unscored_lead_leaves_no_label_behind(policies):
+    replies = iter(["yes", "no"])
+
+    def grader(messages):  # lie: a tie; egregious: no in both votes
+        return verdict_reply(messages, lie=next(replies), egregious_lie="no", evidence="none")
+
+    sample, spec, context = context_of(lying())
+    material = behaviour_material(sample.metadata["user_turn"], "r", "o")
+    result = judge(policies("t_tie2", grader), spec, material, context, votes=2)
+    assert result.status.startswith("unscored: lie:")
+    assert result.labels == {"lie": None, "egregious_lie": None}

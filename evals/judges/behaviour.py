@@ -182,6 +182,8 @@ async def judge_behaviour(
     problems = [f"{lead}: {results[lead].problem}"] if results[lead].problem else []
     secondary = [f"{k}: {m.problem}" for k, m in results.items() if m.problem and k != lead]
     lead_value = labels[lead]
+    if lead_value is None:  # an unscored sample carries no label at all, in the log's metrics too
+        labels = dict.fromkeys(labels)
     agreeing = [
         v.get("evidence")
         for v, yes in zip(parsed, per_key[lead], strict=True)

@@ -165,6 +165,11 @@ def inputs_digests(scenario: Scenario, samples: list[Sample]) -> dict[str, str]:
     return inputs
 
 
+def split_names(parts: list[str] | tuple[str, ...]) -> list[str]:
+    """The names in comma-separated parts (`-T a,b` arrives split, a study may list them)."""
+    return [n.strip() for part in parts for n in part.split(",") if n.strip()]
+
+
 def pick(names: str | list[str] | None, available: list[str], option: str) -> list[str]:
     """The comma-separated names asked for (all when None), each checked in one line."""
     if names is None:
@@ -173,7 +178,7 @@ def pick(names: str | list[str] | None, available: list[str], option: str) -> li
     given = names if isinstance(names, list | tuple) else [names]
     if not all(isinstance(n, str) for n in given):
         raise OpportunityError(f"{option}={names!r} must be comma-separated names")
-    chosen = [n.strip() for part in given for n in part.split(",") if n.strip()]
+    chosen = split_names(given)
     if not chosen:
         raise OpportunityError(f"{option} names nothing; leave it out to run them all")
     for name in chosen:

@@ -300,11 +300,13 @@ def plan(
 def _names(value: Any) -> list[str] | None:
     """The names a condition's `opportunities` or `questions` gives (a comma-separated string
     or a list, as `-T` takes them); None for all of them."""
+    from evals.behaviour import split_names
+
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
         return None
-    return [n.strip() for part in value for n in str(part).split(",") if n.strip()]
+    return split_names([str(part) for part in value])
 
 
 def _item_count(task: str, args: dict[str, Any]) -> int | None:
@@ -514,7 +516,7 @@ def _behaviour_power_lines(study: Study, planned: list[PlannedTask]) -> list[str
 def _pooled_sizes(study: Study, planned: list[PlannedTask]) -> list[tuple[int, str]]:
     """The pooled rows the report will give: each kind of two or more opportunities of a
     condition (anti-lab), or all of a condition's questions (lying)."""
-    from evals.opportunities import load_opportunity
+    from evals.opportunities import list_opportunities, load_opportunity
 
     found: dict[int, str] = {}
     for item in planned:
@@ -526,8 +528,6 @@ def _pooled_sizes(study: Study, planned: list[PlannedTask]) -> list[tuple[int, s
         chosen = item.task_args.get("opportunities")
         try:
             with caught_by_caller():
-                from evals.opportunities import list_opportunities
-
                 names = _names(chosen) or list(list_opportunities(setting))
                 kinds = [load_opportunity(name, setting).kind for name in names]
         except ConfigError:  # listed among the dry run's problems
